@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC stubs for the o2o.* packages in protos/."""
