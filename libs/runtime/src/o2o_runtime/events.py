@@ -1,0 +1,344 @@
+"""Events between services: transactional outbox -> relay -> NATS JetStream -> inbox.
+
+A producer writes its change and an outbox row in one transaction (`emit`). The relay
+publishes outbox rows in order with the event id as JetStream message id, so the broker
+drops duplicates, and retries until the broker has them. A consumer records each event id
+in its inbox in the same transaction as the effect, so effects happen exactly once even
+when a process or the broker dies between any two steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import nats
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+from o2o.events.v1 import envelope_pb2
+from opentelemetry import trace
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from o2o_runtime.db import Database, utc_timestamp
+from o2o_runtime.ids import new_id
+from o2o_runtime.telemetry import extract_context, inject_context
+from o2o_runtime.timeutil import to_timestamp, utcnow
+
+T = TypeVar("T")
+log = logging.getLogger("o2o.events")
+tracer = trace.get_tracer("o2o.events")
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox_event"
+
+    event_id: str = Field(primary_key=True, max_length=36)
+    subject: str = Field(max_length=200)
+    envelope: bytes
+    created_at: datetime = utc_timestamp(index=True)
+    published_at: datetime | None = utc_timestamp(nullable=True, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox_event"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=36)
+    event_type: str = Field(max_length=100)
+    handled_at: datetime = utc_timestamp()
+
+
+def subject_for(producer: str, event_type: str) -> str:
+    return f"o2o.{producer}.{event_type}"
+
+
+def stream_name(producer: str) -> str:
+    return f"O2O_{producer.upper()}"
+
+
+def stream_config(producer: str) -> StreamConfig:
+    # One stream per producer; the duplicate window covers relay retries after a crash.
+    return StreamConfig(
+        name=stream_name(producer),
+        subjects=[f"o2o.{producer}.>"],
+        duplicate_window=float(timedelta(minutes=10).total_seconds()),
+        max_age=float(timedelta(days=7).total_seconds()),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, producer: str) -> None:
+    config = stream_config(producer)
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        with contextlib.suppress(Exception):
+            await js.add_stream(config)
+            return
+        await js.stream_info(config.name or "")
+
+
+def emit(session: AsyncSession, producer: str, payload: Message, key: str = "") -> envelope_pb2.Envelope:
+    """Adds the event to the caller's transaction; it is published only if that commits."""
+    event_type = payload.DESCRIPTOR.name
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    now = utcnow()
+    trace_context = inject_context()
+    envelope = envelope_pb2.Envelope(
+        event_id=new_id(),
+        type=event_type,
+        producer=producer,
+        occurred_at=to_timestamp(now),
+        traceparent=trace_context.get("traceparent", ""),
+        tracestate=trace_context.get("tracestate", ""),
+        payload=packed,
+        key=key,
+    )
+    session.add(
+        OutboxEvent(
+            event_id=envelope.event_id,
+            subject=subject_for(producer, event_type),
+            envelope=envelope.SerializeToString(),
+            created_at=now,
+        )
+    )
+    return envelope
+
+
+class Broker:
+    """One NATS connection per process, (re)established in the background so a service
+    starts and serves while the broker is away."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._nc: NatsClient | None = None
+        self._connected = asyncio.Event()
+
+    async def connect(self, stop: asyncio.Event) -> None:
+        delay = 0.2
+        while not stop.is_set() and self._nc is None:
+            try:
+                self._nc = await nats.connect(
+                    self.url,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                )
+                self._connected.set()
+                log.info("connected to NATS", extra={"url": self.url})
+            except Exception as exc:
+                log.warning("NATS not reachable, retrying", extra={"url": self.url, "error": str(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+
+    async def jetstream(self) -> JetStreamContext:
+        await self._connected.wait()
+        assert self._nc is not None
+        return self._nc.jetstream(timeout=5)
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+
+class OutboxRelay:
+    BATCH = 200
+    MAX_BACKOFF_S = 10.0
+    KEEP_PUBLISHED = timedelta(days=3)
+    PRUNE_EVERY_S = 600.0
+
+    def __init__(self, producer: str, database: Database, broker: Broker, poll_interval_s: float) -> None:
+        self.producer = producer
+        self.database = database
+        self.broker = broker
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._last_prune = 0.0
+        database.on_commit(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        js = await _until(stop, self.broker.jetstream())
+        if js is None:
+            return
+        await ensure_stream(js, self.producer)
+        backoff = 0.1
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                sent = await self.publish_pending(js)
+                backoff = 0.1
+            except Exception as exc:
+                log.warning("outbox publish failed; will retry", extra={"error": str(exc)})
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, self.MAX_BACKOFF_S)
+                continue
+            if sent < self.BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop, self._wake), self.poll_interval_s)
+        # Flush what the last in-flight calls committed before the process exits.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.publish_pending(js), 5)
+
+    async def publish_pending(self, js: JetStreamContext) -> int:
+        async with self.database.transaction() as session:
+            query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))  # type: ignore[union-attr]
+            query = query.order_by(OutboxEvent.created_at, OutboxEvent.event_id).limit(self.BATCH)  # type: ignore[arg-type]
+            if not self.database.sqlite:
+                # Several replicas may relay; each row goes to one of them at a time.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).scalars().all()
+            for row in rows:
+                try:
+                    await js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id})
+                except Exception as exc:
+                    row.attempts += 1
+                    row.last_error = str(exc)[:500]
+                    raise
+                row.published_at = utcnow()
+            if time.monotonic() - self._last_prune > self.PRUNE_EVERY_S:
+                self._last_prune = time.monotonic()
+                cutoff = utcnow() - self.KEEP_PUBLISHED
+                await session.execute(
+                    delete(OutboxEvent).where(OutboxEvent.published_at < cutoff)  # type: ignore[arg-type,operator]
+                )
+        return len(rows)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a consumer service handles: events of one producer, by payload type."""
+
+    producer: str
+    handlers: dict[str, tuple[type[Message], Callable[[AsyncSession, Message, envelope_pb2.Envelope], Awaitable[None]]]]
+
+
+class EventConsumer:
+    FETCH = 64
+    MAX_DELIVER = 20
+
+    def __init__(self, consumer: str, subscription: Subscription, database: Database, broker: Broker) -> None:
+        self.consumer = consumer
+        self.subscription = subscription
+        self.database = database
+        self.broker = broker
+        self.durable = f"{consumer}-from-{subscription.producer}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        js = await _until(stop, self.broker.jetstream())
+        if js is None:
+            return
+        await ensure_stream(js, self.subscription.producer)
+        psub = await js.pull_subscribe(
+            f"o2o.{self.subscription.producer}.>",
+            durable=self.durable,
+            stream=stream_name(self.subscription.producer),
+            config=ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=30,
+                max_deliver=self.MAX_DELIVER,
+            ),
+        )
+        while not stop.is_set():
+            try:
+                messages = await psub.fetch(self.FETCH, timeout=1)
+            except TimeoutError:
+                continue
+            except Exception as exc:
+                log.warning("event fetch failed", extra={"error": str(exc), "consumer": self.durable})
+                await _sleep(stop, 1.0)
+                continue
+            for message in messages:
+                try:
+                    await self.handle(message.data)
+                except Exception:
+                    attempt = message.metadata.num_delivered if message.metadata else 1
+                    log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
+                    await message.nak(delay=min(2.0**attempt, 60.0))
+                    continue
+                await message.ack()
+
+    async def handle(self, data: bytes) -> bool:
+        """Applies one event exactly once; returns False when it was seen before or is not ours."""
+        envelope = envelope_pb2.Envelope.FromString(data)
+        entry = self.subscription.handlers.get(envelope.type)
+        if entry is None:
+            return False
+        payload_type, handler = entry
+        payload = payload_type()
+        if not envelope.payload.Unpack(payload):
+            log.error("event payload does not match its type", extra={"event_id": envelope.event_id})
+            return False
+        parent = extract_context({"traceparent": envelope.traceparent, "tracestate": envelope.tracestate})
+        with tracer.start_as_current_span(f"handle {envelope.type}", context=parent):
+            try:
+                async with self.database.transaction() as session:
+                    if await session.get(InboxEvent, (self.consumer, envelope.event_id)) is not None:
+                        raise _AlreadyHandled
+                    session.add(
+                        InboxEvent(
+                            consumer=self.consumer,
+                            event_id=envelope.event_id,
+                            event_type=envelope.type,
+                            handled_at=utcnow(),
+                        )
+                    )
+                    try:
+                        await session.flush()
+                    except IntegrityError:
+                        # Another replica handled the same delivery a moment ago.
+                        raise _AlreadyHandled from None
+                    await handler(session, payload, envelope)
+            except _AlreadyHandled:
+                # The effect happened in an earlier delivery; nothing was written now.
+                return False
+        return True
+
+
+class _AlreadyHandled(Exception):
+    pass
+
+
+async def _first(stop: asyncio.Event, other: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _until(stop: asyncio.Event, awaitable: Awaitable[T]) -> T | None:
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return None

@@ -1,0 +1,310 @@
+"""The one server bootstrap: a service's entry point is `run(SERVICE)`.
+
+It reads settings, sets up logs, traces and the database, mounts the service's servicers
+behind the platform interceptor (authentication, declared access rules, error mapping),
+adds health checking and reflection, runs the outbox relay and event consumers, and on
+SIGTERM turns health to NOT_SERVING, lets in-flight calls finish, flushes the outbox and
+exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from o2o_runtime.auth import KeySource, Policy, Principal, TokenVerifier, set_principal
+from o2o_runtime.clients import IdentityKeys
+from o2o_runtime.db import Database
+from o2o_runtime.errors import DomainError, Unauthenticated, internal_status
+from o2o_runtime.events import Broker, EventConsumer, OutboxRelay, Subscription
+from o2o_runtime.logs import configure_logging
+from o2o_runtime.settings import ServiceSettings, load_settings
+from o2o_runtime.telemetry import configure_tracing
+
+log = logging.getLogger("o2o.server")
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
+@dataclass
+class Runtime:
+    """What the bootstrap hands a service when mounting it."""
+
+    name: str
+    settings: ServiceSettings
+    database: Database
+    broker: Broker
+    stop: asyncio.Event
+
+
+BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Mounted:
+    """What a service contributes to its server."""
+
+    # (add_XServicer_to_server, servicer) pairs from the generated stubs.
+    servicers: Sequence[tuple[Callable[[Any, grpc.aio.Server], None], object]]
+    policies: Sequence[Policy]
+    subscriptions: Sequence[Subscription] = ()
+    # Identity verifies tokens with its own keys; every other service asks identity.
+    key_source: KeySource | None = None
+    background: Sequence[BackgroundTask] = ()
+    produces_events: bool = True
+    on_close: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    default_port: int
+    settings_type: type[ServiceSettings]
+    # Alembic script location, e.g. "o2o_identity:migrations".
+    migrations: str
+    mount: Callable[[Runtime], Awaitable[Mounted]]
+
+
+def _bearer(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode() if isinstance(value, bytes) else value
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("authorization must be 'Bearer <token>'")
+            return token.strip()
+    return ""
+
+
+async def _abort(context: Any, error: Exception, method: str) -> None:
+    if isinstance(error, DomainError):
+        status = error.to_status()
+        if error.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+            log.error("domain error", extra={"method": method, "error": error.message})
+    else:
+        log.exception("unhandled error", extra={"method": method}, exc_info=error)
+        status = internal_status()
+    converted = rpc_status.to_status(status)
+    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+
+
+class PlatformInterceptor(grpc.aio.ServerInterceptor):
+    """Authentication, the service's declared access rules, and the one error mapping."""
+
+    def __init__(self, policies: Sequence[Policy], verifier: TokenVerifier) -> None:
+        self._policies = {p.service: p for p in policies}
+        self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(details)
+        service, _, method = details.method.lstrip("/").rpartition("/")
+        policy = self._policies.get(service)
+        if handler is None or policy is None:
+            # Health and reflection are open, as Kubernetes probes and grpcurl expect.
+            return handler
+        return self._wrap(handler, policy, method)
+
+    async def _admit(
+        self,
+        policy: Policy,
+        method: str,
+        request: Message | None,
+        context: Any,
+    ) -> Principal | None:
+        token = _bearer(context.invocation_metadata())
+        principal = await self._verifier.verify(token) if token else None
+        await policy.authorize(method, principal, request)
+        return principal
+
+    def _wrap(self, handler: Any, policy: Policy, method: str) -> Any:
+        full = f"{policy.service}/{method}"
+        admit = self._admit
+
+        if handler.unary_unary is not None:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Message, context: Any) -> Any:
+                try:
+                    set_principal(await admit(policy, method, request, context))
+                    return await inner_uu(request, context)
+                except (DomainError, Exception) as error:
+                    if isinstance(error, asyncio.CancelledError) or context.done():
+                        raise
+                    await _abort(context, error, full)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(requests: AsyncIterator[Message], context: Any) -> Any:
+                try:
+                    set_principal(await admit(policy, method, None, context))
+                    return await inner_su(requests, context)
+                except Exception as error:
+                    if context.done():
+                        raise
+                    await _abort(context, error, full)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(request: Message, context: Any) -> Any:
+                try:
+                    set_principal(await admit(policy, method, request, context))
+                    async for response in inner_us(request, context):
+                        yield response
+                except Exception as error:
+                    if context.done():
+                        raise
+                    await _abort(context, error, full)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+        inner_ss = handler.stream_stream
+
+        async def stream_stream(requests: AsyncIterator[Message], context: Any) -> Any:
+            try:
+                set_principal(await admit(policy, method, None, context))
+                async for response in inner_ss(requests, context):
+                    yield response
+            except Exception as error:
+                if context.done():
+                    raise
+                await _abort(context, error, full)
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, handler.request_deserializer, handler.response_serializer
+        )
+
+
+async def _watch_database(
+    database: Database, health: HealthServicer, names: Sequence[str], stop: asyncio.Event
+) -> None:
+    """Health reflects the database: a service that cannot reach it is NOT_SERVING."""
+    serving: bool | None = True
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5.0)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.wait_for(database.ping(), 3.0)
+            ok = True
+        except Exception as exc:
+            ok = False
+            log.warning("database unreachable", extra={"error": str(exc)})
+        if ok != serving:
+            status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in names:
+                await health.set(name, status)
+            serving = ok
+
+
+async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] | None = None) -> None:
+    settings = load_settings(definition.settings_type)
+    configure_logging(definition.name, settings.log_level)
+    configure_tracing(definition.name)
+    stop = asyncio.Event()
+    database = Database(settings.database_url_or_default(definition.name))
+    broker = Broker(settings.nats_url)
+    runtime = Runtime(definition.name, settings, database, broker, stop)
+    mounted = await definition.mount(runtime)
+    verifier = TokenVerifier(
+        mounted.key_source or IdentityKeys(settings.identity_address),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+
+    server = grpc.aio.server(
+        interceptors=[aio_server_interceptor(), PlatformInterceptor(mounted.policies, verifier)],
+        options=SERVER_OPTIONS,
+        maximum_concurrent_rpcs=None,
+    )
+    for add, servicer in mounted.servicers:
+        add(servicer, server)
+    names = [p.service for p in mounted.policies]
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port or definition.default_port}")
+    await server.start()
+    for name in ["", *names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    tasks: list[asyncio.Task[None]] = []
+    if settings.events_enabled:
+        tasks.append(asyncio.create_task(broker.connect(stop)))
+        if mounted.produces_events:
+            relay = OutboxRelay(definition.name, database, broker, settings.outbox_poll_interval_s)
+            tasks.append(asyncio.create_task(relay.run(stop)))
+        for subscription in mounted.subscriptions:
+            consumer = EventConsumer(definition.name, subscription, database, broker)
+            tasks.append(asyncio.create_task(consumer.run(stop)))
+    tasks.append(asyncio.create_task(_watch_database(database, health, ["", *names], stop)))
+    tasks.extend(asyncio.ensure_future(job(stop)) for job in mounted.background)
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "serving",
+        extra={"port": port, "service": definition.name, "database": database.engine.url.get_backend_name()},
+    )
+    if ready is not None:
+        ready(port)
+
+    # A task that dies is a bug worth stopping for; the orchestrator restarts the pod.
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+    stop.set()
+
+    started = time.monotonic()
+    await health.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace_s)
+    await asyncio.wait(tasks, timeout=max(1.0, settings.shutdown_grace_s - (time.monotonic() - started)))
+    for task in tasks:
+        task.cancel()
+    for close in mounted.on_close:
+        await close()
+    await broker.close()
+    await database.dispose()
+    log.info("stopped", extra={"service": definition.name})
+
+
+def run(definition: ServiceDefinition) -> None:
+    """Entry point of a service process."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(definition))

@@ -1,0 +1,40 @@
+"""Identity's entry point: `python -m o2o_identity` (or `o2o serve identity`)."""
+
+from __future__ import annotations
+
+from o2o.identity.v1 import identity_pb2_grpc
+from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
+
+from o2o_identity.api import IdentityApi
+from o2o_identity.app import Identity
+from o2o_identity.policy import identity_policy
+from o2o_identity.settings import IdentitySettings
+
+
+async def mount(runtime: Runtime) -> Mounted:
+    assert isinstance(runtime.settings, IdentitySettings)
+    identity = Identity(runtime.database, runtime.settings)
+    await identity.reload_keys()
+    if not identity.signer.has_keys:
+        await identity.rotate_keys()
+    await identity.bootstrap_admin()
+    policy = identity_policy()
+    policy.resolvers.update(member=identity.member_resource, staff=identity.staff_resource)
+    return Mounted(
+        servicers=[(identity_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(identity))],
+        policies=[policy],
+        key_source=identity,
+        background=[identity.keep_keys_fresh],
+    )
+
+
+SERVICE = ServiceDefinition(
+    name="identity",
+    default_port=50051,
+    settings_type=IdentitySettings,
+    migrations="o2o_identity:migrations",
+    mount=mount,
+)
+
+if __name__ == "__main__":
+    run(SERVICE)
