@@ -48,6 +48,10 @@ class Database:
                 self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Reads run in autocommit: no BEGIN/ROLLBACK round trips around a single SELECT.
+        self._reads = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession, expire_on_commit=False
+        )
         # SQLite takes one writer at a time; queueing writers here beats "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._after_commit: list[Callable[[], None]] = []
@@ -58,7 +62,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
+        """For queries only: each statement sees committed data; nothing can be written."""
+        async with self._reads() as session:
             yield session
 
     @asynccontextmanager

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from o2o.common.v1 import common_pb2
@@ -13,7 +14,7 @@ from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime import localenv
 from o2o_runtime.clients import channel
 
-IDENTITY = "127.0.0.1:50051"
+IDENTITY = os.environ.get("O2O_IDENTITY_ADDRESS", "127.0.0.1:50051")
 DEMO_PASSWORD = "demo-password-1"
 STORES = [
     ("SH-001", "Nanjing Road Flagship", "east", "Asia/Shanghai"),

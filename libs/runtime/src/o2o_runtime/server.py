@@ -112,19 +112,26 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, policies: Sequence[Policy], verifier: TokenVerifier) -> None:
         self._policies = {p.service: p for p in policies}
         self._verifier = verifier
+        # Generic handlers hand back the same handler per method: wrap each one once.
+        self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         details: grpc.HandlerCallDetails,
     ) -> Any:
+        wrapped = self._wrapped.get(details.method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(details)
         service, _, method = details.method.lstrip("/").rpartition("/")
         policy = self._policies.get(service)
         if handler is None or policy is None:
             # Health and reflection are open, as Kubernetes probes and grpcurl expect.
             return handler
-        return self._wrap(handler, policy, method)
+        wrapped = self._wrap(handler, policy, method)
+        self._wrapped[details.method] = wrapped
+        return wrapped
 
     async def _admit(
         self,

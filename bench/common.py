@@ -1,0 +1,84 @@
+"""What every benchmark shares: the echo ceiling, the load process, the result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as host
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from o2o_runtime.testing.servers import free_port
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
+
+
+def load(
+    target: str,
+    method: str,
+    request: str = "{}",
+    tokens: list[str] | None = None,
+    concurrency: int = CONCURRENCY,
+    duration_s: float = DURATION_S,
+) -> dict[str, Any]:
+    """Runs the load generator in its own process and returns its figures."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--target",
+        target,
+        "--method",
+        method,
+        "--request",
+        request,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration_s),
+    ]
+    for token in tokens or []:
+        command += ["--token", token]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=RESULTS.parent.parent)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+class EchoCeiling:
+    """A bare grpc.aio echo server in its own process, measured under the same load."""
+
+    def __enter__(self) -> EchoCeiling:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.echo_server", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=RESULTS.parent.parent,
+        )
+        assert self.process.stdout is not None
+        self.process.stdout.readline()
+        return self
+
+    def measure(self) -> dict[str, Any]:
+        return load(f"127.0.0.1:{self.port}", "bench.Echo/Echo")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def record(name: str, figures: dict[str, Any]) -> dict[str, Any]:
+    line = {
+        "name": name,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": host.python_version()},
+        **figures,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(line, indent=2) + "\n")
+    print(json.dumps(line), flush=True)
+    return line
