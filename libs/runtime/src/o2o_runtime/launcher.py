@@ -60,7 +60,14 @@ def wait_port(host: str, port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def launch(data_dir: Path) -> int:
+    # Ctrl-C and SIGTERM both stop everything cleanly, even when started in the background.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir = data_dir.resolve()
     env = {**os.environ, **localenv.load(data_dir), "O2O_DATA_DIR": str(data_dir)}
     env.setdefault("O2O_NATS_URL", f"nats://127.0.0.1:{NATS_PORT}")
