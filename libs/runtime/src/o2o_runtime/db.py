@@ -44,8 +44,10 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(self.url, echo=echo)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
+            # No pre-ping: it costs a round trip per checkout. Connections broken by a server
+            # restart are detected on use and the pool is invalidated then.
             self.engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
             )
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # Reads run in autocommit: no BEGIN/ROLLBACK round trips around a single SELECT.
