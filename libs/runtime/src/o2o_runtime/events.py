@@ -27,9 +27,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
 from opentelemetry import trace
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_runtime.db import Database, utc_timestamp
@@ -200,12 +200,16 @@ class OutboxRelay:
 
     async def publish_pending(self, js: JetStreamContext) -> int:
         async with self.database.transaction() as session:
-            query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))  # type: ignore[union-attr]
-            query = query.order_by(OutboxEvent.created_at, OutboxEvent.event_id).limit(self.BATCH)  # type: ignore[arg-type]
+            query = (
+                select(OutboxEvent)
+                .where(col(OutboxEvent.published_at).is_(None))
+                .order_by(col(OutboxEvent.created_at), col(OutboxEvent.event_id))
+                .limit(self.BATCH)
+            )
             if not self.database.sqlite:
                 # Several replicas may relay; each row goes to one of them at a time.
                 query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).scalars().all()
+            rows = (await session.exec(query)).all()
             for row in rows:
                 try:
                     await js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id})
@@ -217,9 +221,7 @@ class OutboxRelay:
             if time.monotonic() - self._last_prune > self.PRUNE_EVERY_S:
                 self._last_prune = time.monotonic()
                 cutoff = utcnow() - self.KEEP_PUBLISHED
-                await session.execute(
-                    delete(OutboxEvent).where(OutboxEvent.published_at < cutoff)  # type: ignore[arg-type,operator]
-                )
+                await session.exec(delete(OutboxEvent).where(col(OutboxEvent.published_at) < cutoff))
         return len(rows)
 
 

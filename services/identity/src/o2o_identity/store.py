@@ -171,18 +171,18 @@ class Repository:
 
     async def store_by_code(self, code: str) -> StoreRow | None:
         query = select(StoreRow).where(col(StoreRow.code) == code)
-        return (await self.session.execute(query)).scalars().first()
+        return (await self.session.exec(query)).first()
 
     async def stores(self, region: str, page: PageRequest) -> Sequence[StoreRow]:
         query = select(StoreRow).where(col(StoreRow.store_id) > page.after)
         if region:
             query = query.where(col(StoreRow.region) == region)
         query = query.order_by(col(StoreRow.store_id)).limit(page.size + 1)
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     async def store_ids_in_region(self, region: str) -> list[str]:
         query = select(StoreRow.store_id).where(col(StoreRow.region) == region)
-        return list((await self.session.execute(query)).scalars().all())
+        return list((await self.session.exec(query)).all())
 
     # members
     async def member(self, member_id: str, *, for_update: bool = False) -> MemberRow | None:
@@ -190,18 +190,18 @@ class Repository:
 
     async def member_by_phone(self, phone: str) -> MemberRow | None:
         query = select(MemberRow).where(col(MemberRow.phone) == phone)
-        return (await self.session.execute(query)).scalars().first()
+        return (await self.session.exec(query)).first()
 
     async def consents(self, member_id: str) -> Sequence[ConsentRow]:
         query = select(ConsentRow).where(col(ConsentRow.member_id) == member_id)
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     async def consent(self, member_id: str, purpose: int) -> ConsentRow | None:
         return await self.session.get(ConsentRow, (member_id, purpose))
 
     async def payment_account_by_hash(self, account_hash: str) -> PaymentAccountRow | None:
         query = select(PaymentAccountRow).where(col(PaymentAccountRow.account_hash) == account_hash)
-        return (await self.session.execute(query)).scalars().first()
+        return (await self.session.exec(query)).first()
 
     async def erase_member_links(self, member_id: str) -> None:
         for statement in (
@@ -212,7 +212,7 @@ class Repository:
                 or_(col(FriendRow.member_id) == member_id, col(FriendRow.friend_member_id) == member_id)
             ),
         ):
-            await self.session.execute(statement)
+            await self.session.exec(statement)
 
     # staff
     async def staff(self, staff_id: str) -> StaffRow | None:
@@ -220,11 +220,11 @@ class Repository:
 
     async def staff_by_login(self, login: str) -> StaffRow | None:
         query = select(StaffRow).where(col(StaffRow.login) == login)
-        return (await self.session.execute(query)).scalars().first()
+        return (await self.session.exec(query)).first()
 
     async def staff_store_ids(self, staff_id: str) -> list[str]:
         query = select(StaffStoreRow.store_id).where(col(StaffStoreRow.staff_id) == staff_id)
-        return sorted((await self.session.execute(query)).scalars().all())
+        return sorted((await self.session.exec(query)).all())
 
     async def staff_list(self, store_ids: Sequence[str] | None, page: PageRequest) -> Sequence[StaffRow]:
         query = select(StaffRow).where(col(StaffRow.staff_id) > page.after)
@@ -232,7 +232,7 @@ class Repository:
             members = select(StaffStoreRow.staff_id).where(col(StaffStoreRow.store_id).in_(store_ids))
             query = query.where(col(StaffRow.staff_id).in_(members))
         query = query.order_by(col(StaffRow.staff_id)).limit(page.size + 1)
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     # advisors and friends
     async def advisor(self, member_id: str, *, for_update: bool = False) -> AdvisorRow | None:
@@ -245,7 +245,7 @@ class Repository:
             .order_by(col(AdvisorRow.member_id))
             .limit(page.size + 1)
         )
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     async def friend(self, member_id: str, friend_member_id: str) -> FriendRow | None:
         return await self.session.get(FriendRow, (member_id, friend_member_id))
@@ -257,10 +257,10 @@ class Repository:
             .order_by(col(FriendRow.friend_member_id))
             .limit(page.size + 1)
         )
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     async def remove_friend_link(self, member_id: str, friend_member_id: str) -> int:
-        result = await self.session.execute(
+        result = await self.session.exec(
             delete(FriendRow).where(
                 or_(
                     (col(FriendRow.member_id) == member_id) & (col(FriendRow.friend_member_id) == friend_member_id),
@@ -268,7 +268,7 @@ class Repository:
                 )
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
     # credentials
     async def api_key(self, api_key_id: str) -> ApiKeyRow | None:
@@ -276,7 +276,7 @@ class Repository:
 
     async def api_key_by_prefix(self, prefix: str) -> ApiKeyRow | None:
         query = select(ApiKeyRow).where(col(ApiKeyRow.prefix) == prefix)
-        return (await self.session.execute(query)).scalars().first()
+        return (await self.session.exec(query)).first()
 
     async def device(self, device_id: str) -> DeviceRow | None:
         return await self.session.get(DeviceRow, device_id)
@@ -286,8 +286,8 @@ class Repository:
 
     async def signing_keys(self) -> Sequence[SigningKeyRow]:
         query = select(SigningKeyRow).order_by(col(SigningKeyRow.created_at))
-        return (await self.session.execute(query)).scalars().all()
+        return (await self.session.exec(query)).all()
 
     async def has_admin(self, admin_role: int) -> bool:
         query = select(StaffRow.staff_id).where(col(StaffRow.role) == admin_role).limit(1)
-        return (await self.session.execute(query)).first() is not None
+        return (await self.session.exec(query)).first() is not None
