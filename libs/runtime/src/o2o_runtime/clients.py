@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
@@ -27,3 +30,31 @@ class IdentityKeys:
     async def public_jwks(self) -> list[dict[str, str]]:
         response = await self._stub.GetJwks(identity_pb2.GetJwksRequest(), timeout=self._timeout_s)
         return [{"kid": k.kid, "kty": k.kty, "alg": k.alg, "use": k.use, "n": k.n, "e": k.e} for k in response.keys]
+
+
+class ServiceToken:
+    """A platform service's own token (service-account grant), renewed before it expires."""
+
+    RENEW_BEFORE_S = 60.0
+
+    def __init__(self, address: str, service: str, secret: str) -> None:
+        self._stub = identity_pb2_grpc.IdentityServiceStub(channel(address))
+        self._service = service
+        self._secret = secret
+        self._token = ""
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def metadata(self, timeout_s: float = 5.0) -> tuple[tuple[str, str], ...]:
+        if time.monotonic() >= self._expires_at - self.RENEW_BEFORE_S:
+            async with self._lock:
+                if time.monotonic() >= self._expires_at - self.RENEW_BEFORE_S:
+                    reply = await self._stub.IssueToken(
+                        identity_pb2.IssueTokenRequest(
+                            service_account=identity_pb2.ServiceAccountGrant(service=self._service, secret=self._secret)
+                        ),
+                        timeout=timeout_s,
+                    )
+                    self._token = reply.access_token
+                    self._expires_at = time.monotonic() + reply.expires_in.seconds
+        return (("authorization", f"Bearer {self._token}"),)

@@ -17,8 +17,9 @@ ADMIN_LOGIN = "admin"
 
 def _generate() -> dict[str, str]:
     service_secrets = {name: secrets.token_urlsafe(24) for name in SERVICES if name != "identity"}
-    values = {
-        "IDENTITY_SECRET_KEY": secrets.token_urlsafe(48),
+    # Each service keys its own hashes and encryption with a secret of its own.
+    values = {f"{name.upper()}_SECRET_KEY": secrets.token_urlsafe(48) for name in SERVICES}
+    values |= {
         "IDENTITY_BOOTSTRAP_ADMIN_LOGIN": ADMIN_LOGIN,
         "IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": secrets.token_urlsafe(18),
         "IDENTITY_SERVICE_SECRETS": ",".join(f"{n}={s}" for n, s in service_secrets.items()),

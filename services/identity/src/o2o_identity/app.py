@@ -4,7 +4,6 @@ through the outbox. Callers (the gRPC layer) pass validated values and get rows 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -679,15 +678,7 @@ class Identity:
             await self.reload_keys()
             return True
 
-    async def keep_keys_fresh(self, stop: asyncio.Event) -> None:
-        rotation = timedelta(days=self.settings.key_rotation_days)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.key_reload_s)
-            if stop.is_set():
-                return
-            try:
-                await self.reload_keys()
-                await self.rotate_keys(only_if_older_than=rotation)
-            except Exception:
-                log.exception("signing key refresh failed")
+    async def refresh_keys(self) -> None:
+        """Picks up keys rotated by another replica, and rotates when the newest is due."""
+        await self.reload_keys()
+        await self.rotate_keys(only_if_older_than=timedelta(days=self.settings.key_rotation_days))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
+from o2o_runtime.tasks import periodic
 
 from o2o_identity.api import IdentityApi
 from o2o_identity.app import Identity
@@ -24,7 +25,7 @@ async def mount(runtime: Runtime) -> Mounted:
         servicers=[(identity_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(identity))],
         policies=[policy],
         key_source=identity,
-        background=[identity.keep_keys_fresh],
+        background=[periodic(runtime.settings.key_reload_s, identity.refresh_keys, "signing key refresh")],
     )
 
 

@@ -32,13 +32,13 @@ class Platform:
             "O2O_LOG_LEVEL": "INFO",
             "O2O_OUTBOX_POLL_S": "0.2",
             "O2O_SHUTDOWN_GRACE_S": "5",
-            "IDENTITY_SECRET_KEY": secrets.token_urlsafe(48),
             "IDENTITY_BOOTSTRAP_ADMIN_LOGIN": self.admin_login,
             "IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
             "IDENTITY_SERVICE_SECRETS": ",".join(f"{n}={s}" for n, s in self.service_secrets.items()),
             "IDENTITY_KEY_RELOAD_S": "1",
         }
         self.env.update({f"{n.upper()}_SERVICE_SECRET": s for n, s in self.service_secrets.items()})
+        self.env.update({f"{n.upper()}_SECRET_KEY": secrets.token_urlsafe(48) for n in SERVICES})
         (workdir / "data").mkdir(parents=True, exist_ok=True)
 
     def database_url(self, name: str) -> str:

@@ -1,0 +1,1 @@
+"""Receipts: who bought what in which store."""

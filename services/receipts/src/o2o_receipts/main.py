@@ -1,0 +1,53 @@
+"""Receipts' entry point: `python -m o2o_receipts` (or `o2o serve receipts`)."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+from o2o.events.v1 import envelope_pb2, identity_events_pb2
+from o2o.receipts.v1 import receipts_pb2_grpc
+from o2o_runtime.clients import ServiceToken
+from o2o_runtime.events import Subscription
+from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
+from o2o_runtime.tasks import periodic
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from o2o_receipts.api import ReceiptsApi
+from o2o_receipts.app import Receipts
+from o2o_receipts.directory import IdentityDirectory
+from o2o_receipts.policy import receipts_policy
+from o2o_receipts.settings import ReceiptsSettings
+
+
+async def mount(runtime: Runtime) -> Mounted:
+    settings = runtime.settings
+    assert isinstance(settings, ReceiptsSettings)
+    credentials = ServiceToken(settings.identity_address, "receipts", settings.service_secret.get_secret_value())
+    directory = IdentityDirectory(settings.identity_address, credentials, settings.resolve_timeout_s)
+    receipts = Receipts(runtime.database, settings, directory)
+    policy = receipts_policy()
+    policy.resolvers["staff"] = directory.staff_resource
+
+    async def member_erased(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+        assert isinstance(payload, identity_events_pb2.MemberErased)
+        await receipts.forget_member(session, payload.member_id)
+
+    return Mounted(
+        servicers=[(receipts_pb2_grpc.add_ReceiptsServiceServicer_to_server, ReceiptsApi(receipts))],
+        policies=[policy],
+        subscriptions=[
+            Subscription("identity", {"MemberErased": (identity_events_pb2.MemberErased, member_erased)}),
+        ],
+        background=[periodic(settings.link_retry_s, receipts.link_due, "link pending receipts")],
+    )
+
+
+SERVICE = ServiceDefinition(
+    name="receipts",
+    default_port=50052,
+    settings_type=ReceiptsSettings,
+    migrations="o2o_receipts:migrations",
+    mount=mount,
+)
+
+if __name__ == "__main__":
+    run(SERVICE)
