@@ -12,7 +12,7 @@ from receipts_support import Shop
 
 @pytest.fixture(scope="session")
 def receipts(platform: Platform) -> receipts_pb2_grpc.ReceiptsServiceAsyncStub:
-    return receipts_pb2_grpc.ReceiptsServiceStub(platform.channel("receipts"))  # type: ignore[return-value]
+    return receipts_pb2_grpc.ReceiptsServiceStub(platform.channel("receipts"))
 
 
 @pytest.fixture

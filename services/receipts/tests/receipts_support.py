@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o_runtime.testing.chain import Actor
+from o2o_runtime.timeutil import to_timestamp
 
 _numbers = itertools.count(1)
 
@@ -54,7 +55,7 @@ def transaction(
         store_id=shop.store_id,
         register_id="R1",
         pos_transaction_number=number or f"T{next(_numbers)}-{secrets.token_hex(4)}",
-        occurred_time=(occurred or datetime.now(UTC)),
+        occurred_time=to_timestamp(occurred or datetime.now(UTC)),
         channel=common_pb2.CHANNEL_IN_STORE,
         currency_code="CNY",
         lines=items,

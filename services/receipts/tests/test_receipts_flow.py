@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -172,7 +173,7 @@ async def test_upload_reports_each_item(receipts: receipts_pb2_grpc.ReceiptsServ
     bad = transaction(shop, occurred=earlier)
     bad.lines[0].quantity = -1
 
-    async def backlog():  # type: ignore[no-untyped-def]
+    async def backlog() -> AsyncIterator[pb.UploadTransactionsRequest]:
         for tx in (good, bad, good):
             yield pb.UploadTransactionsRequest(transaction=tx)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from o2o.common.v1 import common_pb2
@@ -87,7 +88,7 @@ class Chain:
         reply = await self.token(staff_password=pb.StaffPasswordGrant(login=login, password=PASSWORD))
         return Actor(reply.access_token, created.staff.staff_id, list(store_ids or []))
 
-    async def member(self, home_store_id: str = "", consents: list[int] | None = None, **fields: object) -> Actor:
+    async def member(self, home_store_id: str = "", consents: Sequence[int] | None = None, **fields: object) -> Actor:
         """A registered member and a token acting for them (issued through a partner key)."""
         registered = await self.identity.RegisterMember(
             pb.RegisterMemberRequest(
