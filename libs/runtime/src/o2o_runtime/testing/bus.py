@@ -1,0 +1,45 @@
+"""Reading what services published: every event of one type in a producer's stream."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TypeVar
+
+import nats
+from google.protobuf.message import Message
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from o2o.events.v1 import envelope_pb2
+
+from o2o_runtime.events import stream_name, subject_for
+
+P = TypeVar("P", bound=Message)
+
+
+async def published(nats_url: str, producer: str, payload_type: type[P]) -> list[tuple[envelope_pb2.Envelope, P]]:
+    """All events of payload_type in the producer's stream, oldest first (an ephemeral
+    consumer reads the stream from its start and is dropped afterwards)."""
+    event_type = payload_type.DESCRIPTOR.name
+    connection = await nats.connect(nats_url)
+    found: list[tuple[envelope_pb2.Envelope, P]] = []
+    try:
+        js = connection.jetstream()
+        subscription = await js.pull_subscribe(
+            subject_for(producer, event_type),
+            stream=stream_name(producer),
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE),
+        )
+        while True:
+            try:
+                batch = await subscription.fetch(500, timeout=1)
+            except TimeoutError:
+                break
+            for message in batch:
+                envelope = envelope_pb2.Envelope.FromString(message.data)
+                payload = payload_type()
+                envelope.payload.Unpack(payload)
+                found.append((envelope, payload))
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+    finally:
+        await connection.close()
+    return found
