@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -27,10 +28,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
 from opentelemetry import trace
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
@@ -40,6 +42,9 @@ from o2o_runtime.timeutil import to_timestamp, utcnow
 T = TypeVar("T")
 log = logging.getLogger("o2o.events")
 tracer = trace.get_tracer("o2o.events")
+# Set while the relay runs its own transaction: its commit must not wake it again, or it
+# would poll the database in a tight loop instead of waiting for new rows.
+_relaying: ContextVar[bool] = ContextVar("o2o_relaying", default=False)
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -173,7 +178,11 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._last_prune = 0.0
-        database.on_commit(self._wake.set)
+        database.on_commit(self._on_commit)
+
+    def _on_commit(self) -> None:
+        if not _relaying.get():
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         js = await _until(stop, self.broker.jetstream())
@@ -199,30 +208,79 @@ class OutboxRelay:
             await asyncio.wait_for(self.publish_pending(js), 5)
 
     async def publish_pending(self, js: JetStreamContext) -> int:
+        token = _relaying.set(True)
+        try:
+            return await self._publish_pending(js)
+        finally:
+            _relaying.reset(token)
+
+    def _pending(self) -> SelectOfScalar[OutboxEvent]:
+        return (
+            select(OutboxEvent)
+            .where(col(OutboxEvent.published_at).is_(None))
+            .order_by(col(OutboxEvent.created_at), col(OutboxEvent.event_id))
+            .limit(self.BATCH)
+        )
+
+    async def _publish_pending(self, js: JetStreamContext) -> int:
+        if self.database.sqlite:
+            return await self._publish_pending_sqlite(js)
         async with self.database.transaction() as session:
-            query = (
-                select(OutboxEvent)
-                .where(col(OutboxEvent.published_at).is_(None))
-                .order_by(col(OutboxEvent.created_at), col(OutboxEvent.event_id))
-                .limit(self.BATCH)
-            )
-            if not self.database.sqlite:
-                # Several replicas may relay; each row goes to one of them at a time.
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.exec(query)).all()
-            for row in rows:
-                try:
-                    await js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id})
-                except Exception as exc:
-                    row.attempts += 1
-                    row.last_error = str(exc)[:500]
-                    raise
-                row.published_at = utcnow()
-            if time.monotonic() - self._last_prune > self.PRUNE_EVERY_S:
-                self._last_prune = time.monotonic()
-                cutoff = utcnow() - self.KEEP_PUBLISHED
-                await session.exec(delete(OutboxEvent).where(col(OutboxEvent.published_at) < cutoff))
+            # Several replicas may relay; each row goes to one of them at a time.
+            rows = (await session.exec(self._pending().with_for_update(skip_locked=True))).all()
+            failure = await self._send(js, rows)
+            await self._prune(session)
+        if failure is not None:
+            raise failure[1]
         return len(rows)
+
+    async def _publish_pending_sqlite(self, js: JetStreamContext) -> int:
+        # SQLite takes one writer at a time: holding its write lock across broker round trips
+        # (5 s each while the broker is down) would stall every write of the service. A SQLite
+        # file has one relay, so the rows need no lock while they are published.
+        async with self.database.read() as session:
+            rows = (await session.exec(self._pending())).all()
+        failure = await self._send(js, rows)
+        sent = [row.event_id for row in rows if row.published_at is not None]
+        if rows or self._prune_due():
+            async with self.database.transaction() as session:
+                if sent:
+                    await session.exec(
+                        update(OutboxEvent).where(col(OutboxEvent.event_id).in_(sent)).values(published_at=utcnow())
+                    )
+                if failure is not None:
+                    failed = failure[0]
+                    await session.exec(
+                        update(OutboxEvent)
+                        .where(col(OutboxEvent.event_id) == failed.event_id)
+                        .values(attempts=failed.attempts, last_error=failed.last_error)
+                    )
+                await self._prune(session)
+        if failure is not None:
+            raise failure[1]
+        return len(rows)
+
+    async def _send(self, js: JetStreamContext, rows: Sequence[OutboxEvent]) -> tuple[OutboxEvent, Exception] | None:
+        """Publishes rows in order, marking each one sent; stops at the first failure."""
+        for row in rows:
+            try:
+                await js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id})
+            except Exception as exc:
+                # Recorded with the rows already sent; the caller backs off and retries.
+                row.attempts += 1
+                row.last_error = str(exc)[:500]
+                return row, exc
+            row.published_at = utcnow()
+        return None
+
+    def _prune_due(self) -> bool:
+        return time.monotonic() - self._last_prune > self.PRUNE_EVERY_S
+
+    async def _prune(self, session: AsyncSession) -> None:
+        if self._prune_due():
+            self._last_prune = time.monotonic()
+            cutoff = utcnow() - self.KEEP_PUBLISHED
+            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.published_at) < cutoff))
 
 
 @dataclass(frozen=True)
@@ -261,24 +319,30 @@ class EventConsumer:
                 max_deliver=self.MAX_DELIVER,
             ),
         )
-        while not stop.is_set():
-            try:
-                messages = await psub.fetch(self.FETCH, timeout=1)
-            except TimeoutError:
-                continue
-            except Exception as exc:
-                log.warning("event fetch failed", extra={"error": str(exc), "consumer": self.durable})
-                await _sleep(stop, 1.0)
-                continue
-            for message in messages:
+        try:
+            while not stop.is_set():
                 try:
-                    await self.handle(message.data)
-                except Exception:
-                    attempt = message.metadata.num_delivered if message.metadata else 1
-                    log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
-                    await message.nak(delay=min(2.0**attempt, 60.0))
+                    messages = await psub.fetch(self.FETCH, timeout=1)
+                except TimeoutError:
                     continue
-                await message.ack()
+                except Exception as exc:
+                    log.warning("event fetch failed", extra={"error": str(exc), "consumer": self.durable})
+                    await _sleep(stop, 1.0)
+                    continue
+                for message in messages:
+                    try:
+                        await self.handle(message.data)
+                    except Exception:
+                        attempt = message.metadata.num_delivered if message.metadata else 1
+                        log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
+                        await message.nak(delay=min(2.0**attempt, 60.0))
+                        continue
+                    await message.ack()
+        finally:
+            # A pull subscription left open makes the connection's drain wait out its full
+            # timeout (30 s) at shutdown; the durable consumer keeps its place on the broker.
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
 
     async def handle(self, data: bytes) -> bool:
         """Applies one event exactly once; returns False when it was seen before or is not ours."""

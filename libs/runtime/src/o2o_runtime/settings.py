@@ -64,11 +64,15 @@ def load_settings(settings_type: type[S]) -> S:
         return settings_type()
     except ValidationError as exc:
         prefix = settings_type.model_config.get("env_prefix", "")
+        # Errors on aliased (platform-wide) fields are located by the alias, not the field name.
+        variables = {name: f"{prefix}{name}".upper() for name in settings_type.model_fields}
+        for info in settings_type.model_fields.values():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                variables.update({str(choice): str(alias.choices[0]) for choice in alias.choices})
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            info = settings_type.model_fields.get(field)
-            alias = info.validation_alias if info else None
-            variable = str(alias.choices[0]) if isinstance(alias, AliasChoices) else f"{prefix}{field}".upper()
+            variable = variables.get(field, f"{prefix}{field}".upper())
             problems.append(f"{variable}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
