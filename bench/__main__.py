@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["identity"]
+BENCHMARKS = ["identity", "receipts"]
 
 
 def main() -> None:

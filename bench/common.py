@@ -25,6 +25,7 @@ def load(
     tokens: list[str] | None = None,
     concurrency: int = CONCURRENCY,
     duration_s: float = DURATION_S,
+    unique_field: str = "",
 ) -> dict[str, Any]:
     """Runs the load generator in its own process and returns its figures."""
     command = [
@@ -44,6 +45,8 @@ def load(
     ]
     for token in tokens or []:
         command += ["--token", token]
+    if unique_field:
+        command += ["--unique-field", unique_field]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=RESULTS.parent.parent)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -7,12 +7,19 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Callable
+import uuid
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, message_factory
 from o2o_runtime.rpc_call import find_method
+
+
+def _set_field(message: Any, path: str, value: str) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        message = getattr(message, part)
+    setattr(message, leaf, value)
 
 
 def _multicallable(channel: grpc.aio.Channel, method: str, request_json: str) -> tuple[Any, Any]:
@@ -38,12 +45,15 @@ async def run(
     concurrency: int,
     duration_s: float,
     warmup_s: float,
-    request_factory: Callable[[int], str] | None = None,
+    unique_field: str = "",
 ) -> dict[str, Any]:
+    """unique_field: a dotted request field given a fresh value on every call (an
+    idempotency key, so that each call creates something new)."""
     # Several channels (HTTP/2 connections) so one connection's flow control is not the limit.
     channels = [grpc.aio.insecure_channel(target) for _ in range(4)]
     calls = [_multicallable(ch, method, request_json) for ch in channels]
     latencies: list[float] = []
+    run_id = uuid.uuid4().hex[:8]
     errors: dict[str, int] = {}
     measuring = False
     stop_at = time.monotonic() + warmup_s + duration_s
@@ -52,10 +62,19 @@ async def run(
         call, request = calls[index % len(calls)]
         token = tokens[index % len(tokens)] if tokens else ""
         metadata = (("authorization", f"Bearer {token}"),) if token else None
+        serial = 0
         while time.monotonic() < stop_at:
+            if unique_field:
+                serial += 1
+                fresh = type(request)()
+                fresh.CopyFrom(request)
+                _set_field(fresh, unique_field, f"{run_id}-{index}-{serial}")
+                payload = fresh
+            else:
+                payload = request
             started = time.perf_counter()
             try:
-                await call(request, metadata=metadata, timeout=10)
+                await call(payload, metadata=metadata, timeout=10)
             except grpc.aio.AioRpcError as error:
                 errors[error.code().name] = errors.get(error.code().name, 0) + 1
                 continue
@@ -94,9 +113,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--unique-field", default="")
     args = parser.parse_args()
     result = asyncio.run(
-        run(args.target, args.method, args.request, args.token, args.concurrency, args.duration, args.warmup)
+        run(
+            args.target,
+            args.method,
+            args.request,
+            args.token,
+            args.concurrency,
+            args.duration,
+            args.warmup,
+            args.unique_field,
+        )
     )
     print(json.dumps(result))
 

@@ -38,6 +38,7 @@ from o2o_receipts.store import (
     ReceiptRow,
     Repository,
     StoreDayRow,
+    shard_of,
 )
 
 PRODUCER = "receipts"
@@ -194,8 +195,9 @@ class Receipts:
                             created_at=now,
                         )
                     )
-                await self._count_sale(repo, receipt, lines)
                 emit(session, PRODUCER, publish.receipt_issued(receipt, lines, payments), receipt.store_id)
+                # Counters last: their row locks are held only until the commit right after.
+                await self._count_sale(repo, receipt, lines)
         except IntegrityError:
             # The same key arrived concurrently and won: answer as a replay.
             existing = await self._replay(tx, fingerprint, prefix)
@@ -224,9 +226,11 @@ class Receipts:
 
     async def _count_sale(self, repo: Repository, receipt: ReceiptRow, lines: Sequence[ReceiptLineRow]) -> None:
         day = receipt.business_date
+        shard = shard_of(receipt.receipt_id)
         await repo.add_to_day(
             receipt.store_id,
             day,
+            shard,
             revenue_minor=receipt.total_minor,
             transactions=1,
             units=receipt.units,
@@ -236,8 +240,12 @@ class Receipts:
         for line in lines:
             name, units, revenue = by_sku.get(line.sku, (line.name, 0, 0))
             by_sku[line.sku] = (line.name or name, units + line.quantity, revenue + line.amount_minor)
-        for sku, (name, units, revenue) in sorted(by_sku.items()):
-            await repo.add_item_sales(receipt.store_id, day, sku, name, units, revenue)
+        await repo.add_item_sales(
+            receipt.store_id,
+            day,
+            shard,
+            [(sku, name, units, revenue) for sku, (name, units, revenue) in by_sku.items()],
+        )
         if receipt.member_id:
             await self._count_member(repo, receipt)
 
@@ -275,7 +283,12 @@ class Receipts:
         return ReceiptView(receipt, lines, payments)
 
     async def _count_late_link(self, repo: Repository, receipt: ReceiptRow) -> None:
-        await repo.add_to_day(receipt.store_id, receipt.business_date, member_revenue_minor=receipt.total_minor)
+        await repo.add_to_day(
+            receipt.store_id,
+            receipt.business_date,
+            shard_of(receipt.receipt_id),
+            member_revenue_minor=receipt.total_minor,
+        )
         await self._count_member(repo, receipt)
 
     async def link_due(self) -> None:
@@ -493,7 +506,9 @@ class Receipts:
                     )
                     session.add(row)
                 repo.add(*refund_lines)
-                await repo.add_to_day(store_id, refund.business_date, refunds_minor=total, refund_transactions=1)
+                await repo.add_to_day(
+                    store_id, refund.business_date, shard_of(refund_id), refunds_minor=total, refund_transactions=1
+                )
                 if original.member_id:
                     await repo.add_member_spend(store_id, refund.business_date, original.member_id, -total, 0, False)
                 emit(session, PRODUCER, publish.receipt_refunded(refund, original, refund_lines), store_id)
@@ -586,10 +601,7 @@ class Receipts:
             returning_members=sum(1 for m in members if not m.first_visit and m.visits > 0),
             footfall=await repo.footfall(store_id, day),
         )
-        figures.best_sellers = [
-            (i.sku, i.name, i.units, i.revenue_minor)
-            for i in await repo.best_sellers(store_id, day, self.settings.best_sellers)
-        ]
+        figures.best_sellers = await repo.best_sellers(store_id, day, self.settings.best_sellers)
         ranked = sorted(members, key=lambda m: (-m.spend_minor, m.member_id))[: self.settings.core_customers]
         figures.core_customers = [(m.member_id, m.spend_minor, m.visits) for m in ranked if m.spend_minor > 0]
         return figures

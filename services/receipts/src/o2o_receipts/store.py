@@ -7,7 +7,8 @@ few shards per store-day so that concurrent sales in one store do not queue on o
 
 from __future__ import annotations
 
-import random
+import functools
+import zlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -18,7 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-DAY_SHARDS = 8
+DAY_SHARDS = 16
+
+
+def shard_of(receipt_id: str) -> int:
+    """All counters one receipt touches sit in one shard: receipts in different shards
+    never wait for each other, and no two receipts lock rows in opposite orders."""
+    return zlib.crc32(receipt_id.encode()) % DAY_SHARDS
 
 
 class ReceiptRow(SQLModel, table=True):
@@ -122,6 +129,7 @@ class StoreDayItemRow(SQLModel, table=True):
     store_id: str = Field(primary_key=True, max_length=36)
     business_date: date = Field(primary_key=True)
     sku: str = Field(primary_key=True, max_length=64)
+    shard: int = Field(primary_key=True, default=0)
     name: str = Field(default="", max_length=200)
     units: int = 0
     revenue_minor: int = Field(default=0, sa_type=BigInteger)
@@ -183,21 +191,31 @@ class CommissionRuleRow(SQLModel, table=True):
     created_at: datetime = utc_timestamp()
 
 
-def _upsert(
-    session: AsyncSession,
-    table: Any,
-    values: dict[str, Any],
-    keys: list[str],
-    add: list[str],
-    replace: Sequence[str] = (),
+@functools.cache
+def _upsert_statement(
+    dialect: str, table_name: str, keys: tuple[str, ...], add: tuple[str, ...], replace: tuple[str, ...]
 ) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE adding to counters, on PostgreSQL and SQLite alike."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    """INSERT ... ON CONFLICT DO UPDATE adding to counters, on PostgreSQL and SQLite alike.
+    Built once per shape and run with parameter lists, so it is compiled once."""
+    table = SQLModel.metadata.tables[table_name]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = insert(table)
     changes = {name: getattr(table.c, name) + getattr(statement.excluded, name) for name in add}
     changes.update({name: getattr(statement.excluded, name) for name in replace})
-    return statement.on_conflict_do_update(index_elements=keys, set_=changes)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+async def _upsert(
+    session: AsyncSession,
+    table_name: str,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    add: Sequence[str],
+    replace: Sequence[str] = (),
+) -> None:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    statement = _upsert_statement(dialect, table_name, tuple(keys), tuple(add), tuple(replace))
+    await session.execute(statement, rows)
 
 
 class Repository:
@@ -275,36 +293,39 @@ class Repository:
 
     # ---- store-day aggregates ----------------------------------------------------------
 
-    async def add_to_day(self, store_id: str, day: date, **amounts: int) -> None:
-        values = {"store_id": store_id, "business_date": day, "shard": random.randrange(DAY_SHARDS), **amounts}
-        await self.session.exec(
-            _upsert(
-                self.session,
-                SQLModel.metadata.tables["store_day_shard"],
-                values,
-                ["store_id", "business_date", "shard"],
-                list(amounts),
-            )
+    async def add_to_day(self, store_id: str, day: date, shard: int, **amounts: int) -> None:
+        values = {"store_id": store_id, "business_date": day, "shard": shard, **amounts}
+        await _upsert(
+            self.session,
+            "store_day_shard",
+            [values],
+            ["store_id", "business_date", "shard"],
+            list(amounts),
         )
 
-    async def add_item_sales(self, store_id: str, day: date, sku: str, name: str, units: int, revenue: int) -> None:
-        values = {
-            "store_id": store_id,
-            "business_date": day,
-            "sku": sku,
-            "name": name,
-            "units": units,
-            "revenue_minor": revenue,
-        }
-        await self.session.exec(
-            _upsert(
-                self.session,
-                SQLModel.metadata.tables["store_day_item"],
-                values,
-                ["store_id", "business_date", "sku"],
-                ["units", "revenue_minor"],
-                replace=["name"],
-            )
+    async def add_item_sales(
+        self, store_id: str, day: date, shard: int, items: Sequence[tuple[str, str, int, int]]
+    ) -> None:
+        """items: (sku, name, units, revenue), in SKU order so concurrent receipts lock alike."""
+        rows = [
+            {
+                "store_id": store_id,
+                "business_date": day,
+                "sku": sku,
+                "shard": shard,
+                "name": name,
+                "units": units,
+                "revenue_minor": revenue,
+            }
+            for sku, name, units, revenue in sorted(items)
+        ]
+        await _upsert(
+            self.session,
+            "store_day_item",
+            rows,
+            ["store_id", "business_date", "sku", "shard"],
+            ["units", "revenue_minor"],
+            replace=["name"],
         )
 
     async def add_member_spend(
@@ -318,14 +339,12 @@ class Repository:
             "visits": visits,
             "first_visit": first_visit,
         }
-        await self.session.exec(
-            _upsert(
-                self.session,
-                SQLModel.metadata.tables["store_day_member"],
-                values,
-                ["store_id", "business_date", "member_id"],
-                ["spend_minor", "visits"],
-            )
+        await _upsert(
+            self.session,
+            "store_day_member",
+            [values],
+            ["store_id", "business_date", "member_id"],
+            ["spend_minor", "visits"],
         )
 
     async def first_purchase_in_store(self, member_id: str, store_id: str, day: date) -> bool:
@@ -352,14 +371,23 @@ class Repository:
         row = (await self.session.exec(query)).one()
         return {name: int(value) for name, value in zip(columns, row, strict=True)}
 
-    async def best_sellers(self, store_id: str, day: date, limit: int) -> Sequence[StoreDayItemRow]:
+    async def best_sellers(self, store_id: str, day: date, limit: int) -> list[tuple[str, str, int, int]]:
+        """(sku, name, units, revenue) by revenue, summed over the shards."""
+        revenue = func.sum(col(StoreDayItemRow.revenue_minor))
         query = (
-            select(StoreDayItemRow)
+            select(
+                col(StoreDayItemRow.sku),
+                func.max(col(StoreDayItemRow.name)),
+                func.sum(col(StoreDayItemRow.units)),
+                revenue,
+            )
             .where(col(StoreDayItemRow.store_id) == store_id, col(StoreDayItemRow.business_date) == day)
-            .order_by(col(StoreDayItemRow.revenue_minor).desc(), col(StoreDayItemRow.sku))
+            .group_by(col(StoreDayItemRow.sku))
+            .order_by(revenue.desc(), col(StoreDayItemRow.sku))
             .limit(limit)
         )
-        return (await self.session.exec(query)).all()
+        rows = (await self.session.exec(query)).all()
+        return [(str(sku), str(name or ""), int(units), int(total)) for sku, name, units, total in rows]
 
     async def day_members(self, store_id: str, day: date) -> Sequence[StoreDayMemberRow]:
         query = select(StoreDayMemberRow).where(
@@ -376,10 +404,12 @@ class Repository:
 
     async def add_footfall(self, store_id: str, day: date, visitors: int) -> None:
         values = {"store_id": store_id, "business_date": day, "visitors": visitors}
-        await self.session.exec(
-            _upsert(
-                self.session, SQLModel.metadata.tables["footfall"], values, ["store_id", "business_date"], ["visitors"]
-            )
+        await _upsert(
+            self.session,
+            "footfall",
+            [values],
+            ["store_id", "business_date"],
+            ["visitors"],
         )
 
     # ---- commission ---------------------------------------------------------------------

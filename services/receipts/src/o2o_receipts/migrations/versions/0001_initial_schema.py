@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 05:27:29.366741
+Create Date: 2026-11-25 05:34:32.027464
 """
 
 from collections.abc import Sequence
@@ -115,10 +115,11 @@ def upgrade() -> None:
         sa.Column("store_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("sku", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("revenue_minor", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("store_id", "business_date", "sku"),
+        sa.PrimaryKeyConstraint("store_id", "business_date", "sku", "shard"),
     )
     op.create_table(
         "store_day_member",
