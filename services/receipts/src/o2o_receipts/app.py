@@ -133,10 +133,6 @@ class Receipts:
         domain.check_transaction(tx, utcnow(), prefix)
         fingerprint = domain.content_fingerprint(tx)
 
-        existing = await self._replay(tx, fingerprint, prefix)
-        if existing is not None:
-            return existing
-
         member_id, pending = "", None
         for payment in tx.payments:
             if payment.account_token and not member_id:
@@ -199,7 +195,9 @@ class Receipts:
                 # Counters last: their row locks are held only until the commit right after.
                 await self._count_sale(repo, receipt, lines)
         except IntegrityError:
-            # The same key arrived concurrently and won: answer as a replay.
+            # The key was used before (a retry, or a concurrent twin that won): answer as a
+            # replay, or refuse if the content differs. Inserting first keeps the common path
+            # to one transaction.
             existing = await self._replay(tx, fingerprint, prefix)
             if existing is None:
                 raise
