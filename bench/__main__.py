@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["identity", "receipts"]
+BENCHMARKS = ["identity", "receipts", "gateway"]
 
 
 def main() -> None:

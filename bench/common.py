@@ -51,6 +51,18 @@ def load(
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def http_load(
+    url: str, headers: list[str], concurrency: int = CONCURRENCY, duration_s: float = DURATION_S
+) -> dict[str, Any]:
+    """The HTTP load generator in its own process (GETs on keep-alive connections)."""
+    command = [sys.executable, "-m", "bench.http_load", "--url", url, "--concurrency", str(concurrency)]
+    command += ["--duration", str(duration_s)]
+    for header in headers:
+        command += ["--header", header]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=RESULTS.parent.parent)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 class EchoCeiling:
     """A bare grpc.aio echo server in its own process, measured under the same load."""
 

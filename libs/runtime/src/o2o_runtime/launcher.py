@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from o2o_runtime import localenv, registry
 
 NATS_PORT = 4222
+GATEWAY_PORT = 8080
 PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055}
 HEALTH_TIMEOUT_S = 60.0
 
@@ -46,6 +47,31 @@ def wait_serving(
                 pass
             time.sleep(0.2)
     raise RuntimeError(f"{address} did not become healthy within {timeout_s:.0f} s")
+
+
+def wait_ready(url: str, timeout_s: float = HEALTH_TIMEOUT_S, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Waits for an HTTP readiness endpoint to answer 200."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready within {timeout_s:.0f} s")
+
+
+def gateway_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == "gateway" for ep in entry_points(group="o2o.commands"))
 
 
 def wait_port(host: str, port: int, timeout_s: float = 20.0) -> None:
@@ -106,6 +132,13 @@ def launch(data_dir: Path) -> int:
             process = start(name, [sys.executable, "-m", "o2o_runtime.cli", "serve", name])
             wait_serving(f"127.0.0.1:{port}", process=process)
             rows.append((name, f"grpc://127.0.0.1:{port}"))
+        if gateway_installed():
+            env["GATEWAY_UPSTREAMS"] = ",".join(f"{n}=127.0.0.1:{env[f'{n.upper()}_GRPC_PORT']}" for n in names)
+            env.setdefault("GATEWAY_HTTP_PORT", str(GATEWAY_PORT))
+            gateway = start("gateway", [sys.executable, "-m", "o2o_runtime.cli", "gateway"])
+            base = f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}"
+            wait_ready(f"{base}/readyz", process=gateway)
+            rows.append(("gateway (HTTP)", f"{base}  (API docs: {base}/docs)"))
         print(f"\nO2O platform is up (logs in {logs}):")
         for name, where in rows:
             print(f"  {name:<18} {where}")

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from o2o_runtime.auth import KeySource, Policy, Principal, TokenVerifier, set_principal
 from o2o_runtime.clients import IdentityKeys
@@ -251,7 +251,12 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
     )
 
     server = grpc.aio.server(
-        interceptors=[aio_server_interceptor(), PlatformInterceptor(mounted.policies, verifier)],
+        interceptors=[
+            # Health checks are not traced: probes would flood the traces, and the instrumentation
+            # cannot wrap the health servicer's streaming Watch (a coroutine, not a generator).
+            aio_server_interceptor(filter_=filters.negate(filters.health_check())),
+            PlatformInterceptor(mounted.policies, verifier),
+        ],
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=None,
     )

@@ -149,7 +149,9 @@ def _profile(v: Violations, member: pb.Member, prefix: str, only: frozenset[str]
             v.add(f"{prefix}.phone", "must be a valid mobile number in international form, e.g. +8613800138000")
         values["phone"] = phone or ""
     if wanted("email"):
-        if member.email and (len(member.email) > 254 or not domain.EMAIL.match(member.email)):
+        if member.email and (
+            len(member.email) > 254 or not member.email.isprintable() or not domain.EMAIL.match(member.email)
+        ):
             v.add(f"{prefix}.email", "must be a valid e-mail address")
         values["email"] = member.email.lower()
     if wanted("display_name"):
@@ -249,9 +251,10 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
                 values["home_store_id"] = next(iter(principal.store_ids))
             else:
                 v.add("member.home_store_id", "is required for staff working in several stores")
-        consents = list(dict.fromkeys(request.consents))
-        for index, purpose in enumerate(consents):
+        # Checked before removing repeats, so a violation names the request's own index.
+        for index, purpose in enumerate(request.consents):
             v.enum(f"consents[{index}]", purpose, PURPOSES)
+        consents = list(dict.fromkeys(request.consents))
         v.raise_if_any()
         row = await self.identity.register_member(MemberProfile(**values), consents)
         return pb.RegisterMemberResponse(member=member_pb(row))
@@ -368,7 +371,7 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
             region=s.region.lower() if role is Role.REGIONAL_MANAGER else "",
             password_hash="",
         )
-        view = await self.identity.create_staff(current_principal(), row, frozenset(s.store_ids), request.password)
+        view = await self.identity.create_staff(current_principal(), row, list(s.store_ids), request.password)
         return pb.CreateStaffResponse(staff=staff_pb(view))
 
     async def GetStaff(self, request: pb.GetStaffRequest, context: Any) -> pb.GetStaffResponse:
@@ -480,7 +483,11 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
             )
         if grant == "staff_password":
             g = request.staff_password
-            v.check(0 < len(g.login) <= 64, "staff_password.login", "is required")
+            v.check(
+                0 < len(g.login) <= 64 and g.login.isprintable(),
+                "staff_password.login",
+                "is required: at most 64 printable characters",
+            )
             v.check(0 < len(g.password) <= 256, "staff_password.password", "is required")
             v.raise_if_any()
             issued = await self.identity.token_for_staff(g.login.lower(), g.password)
@@ -492,7 +499,11 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
             issued = await self.identity.token_for_device(d.device_id, d.device_secret)
         elif grant == "api_key":
             a = request.api_key
-            v.check(0 < len(a.api_key) <= 256, "api_key.api_key", "is required")
+            v.check(
+                0 < len(a.api_key) <= 256 and a.api_key.isprintable(),
+                "api_key.api_key",
+                "is required: at most 256 printable characters",
+            )
             v.resource_id("api_key.member_id", a.member_id, required=False)
             v.raise_if_any()
             issued = await self.identity.token_for_api_key(a.api_key, a.member_id)

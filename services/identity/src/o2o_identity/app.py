@@ -29,6 +29,7 @@ from o2o_runtime.events import emit
 from o2o_runtime.ids import new_id
 from o2o_runtime.pagination import Page, PageRequest
 from o2o_runtime.timeutil import as_utc, to_timestamp, utcnow
+from o2o_runtime.validation import Violations
 from sqlalchemy.exc import IntegrityError
 
 from o2o_identity import domain
@@ -90,6 +91,13 @@ class IssuedToken:
 class StaffView:
     row: StaffRow
     store_ids: list[str]
+
+
+def _could_exist(resource_id: str) -> bool:
+    """Whether an id has the shape of one the platform mints. Access checks resolve ids
+    before the handler validates them; anything else names nothing and is kept from the
+    database (PostgreSQL refuses some strings, such as ones holding NUL, outright)."""
+    return Violations().resource_id("id", resource_id)
 
 
 def _segment(row: MemberRow, event: type[SegmentEvent]) -> SegmentEvent:
@@ -227,6 +235,8 @@ class Identity:
 
     async def member_resource(self, member_id: str) -> Resource | None:
         """A member belongs to their home store and the store where their advisor serves them."""
+        if not _could_exist(member_id):
+            return None
         async with self.db.read() as session:
             repo = Repository(session)
             row = await repo.member(member_id)
@@ -328,8 +338,10 @@ class Identity:
     # ---- staff -------------------------------------------------------------------
 
     async def create_staff(
-        self, creator: Principal | None, staff: StaffRow, store_ids: frozenset[str], password: str
+        self, creator: Principal | None, staff: StaffRow, requested_store_ids: Sequence[str], password: str
     ) -> StaffView:
+        """requested_store_ids in request order, so an unknown store is named by its index there."""
+        store_ids = frozenset(requested_store_ids)
         role = domain.ROLE_BY_NUMBER[staff.role]
         if creator is not None:
             domain.check_staff_creation(creator, role, store_ids, staff.region)
@@ -341,7 +353,7 @@ class Identity:
                 repo = Repository(session)
                 if await repo.staff_by_login(staff.login):
                     raise AlreadyExists(f"login {staff.login!r} is taken", "staff.login")
-                for index, store_id in enumerate(sorted(store_ids)):
+                for index, store_id in enumerate(requested_store_ids):
                     if await repo.store(store_id) is None:
                         raise InvalidArgument.field(f"staff.store_ids[{index}]", "is not a known store")
                 repo.add(staff)
@@ -373,6 +385,8 @@ class Identity:
         return Page(views[: len(result.items)], result.next_page_token)
 
     async def staff_resource(self, staff_id: str) -> Resource | None:
+        if not _could_exist(staff_id):
+            return None
         async with self.db.read() as session:
             repo = Repository(session)
             if await repo.staff(staff_id) is None:
@@ -395,7 +409,7 @@ class Identity:
             password_hash="",
         )
         try:
-            await self.create_staff(None, admin, frozenset(), password)
+            await self.create_staff(None, admin, (), password)
             log.info("created the first administrator", extra={"login": login})
         except AlreadyExists:
             pass
@@ -414,6 +428,11 @@ class Identity:
             staff_stores = await repo.staff_store_ids(staff_id)
             if store_id and store_id not in staff_stores:
                 raise FailedPrecondition("the advisor does not work in that store", "ADVISOR_STORE", "store_id")
+            # Without a store named, the binding is made in the advisor's first store; the
+            # access rule only sees a named store, so staff must reach this one here.
+            where = store_id or next(iter(staff_stores), "")
+            if actor.kind is Kind.STAFF and not actor.chain_wide and where and where not in actor.store_ids:
+                raise PermissionDenied("the advisor's store is outside the caller's reach")
             current = await repo.advisor(member_id, for_update=True)
             decision = domain.decide_advisor(
                 actor, current.staff_id if current else None, staff_id, domain.ROLE_BY_NUMBER[staff.role]

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 
 from o2o_runtime.clients import channel
-from o2o_runtime.testing.servers import NatsServer, Postgres, ServiceProcess
+from o2o_runtime.testing.servers import GatewayProcess, NatsServer, Postgres, ServiceProcess
 
 SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs")
 
@@ -60,6 +60,20 @@ class Platform:
         self.services[name] = process
         if name == "identity":
             self.env["O2O_IDENTITY_ADDRESS"] = process.address
+        return process
+
+    def gateway(
+        self, upstreams: Sequence[str] = ("identity",), extra_env: dict[str, str] | None = None
+    ) -> GatewayProcess:
+        """The HTTP gateway in front of the named services (started on first use)."""
+        existing = self.services.get("gateway")
+        if isinstance(existing, GatewayProcess):
+            return existing
+        addresses = ",".join(f"{name}={self.service(name).address}" for name in upstreams)
+        env = {**self.env, "GATEWAY_UPSTREAMS": addresses, **(extra_env or {})}
+        process = GatewayProcess(env, self.workdir / "gateway.log")
+        process.start()
+        self.services["gateway"] = process
         return process
 
     def channel(self, name: str) -> grpc.aio.Channel:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from o2o_runtime.launcher import nats_server_binary, wait_port, wait_serving
+from o2o_runtime.launcher import nats_server_binary, wait_port, wait_ready, wait_serving
 
 
 def free_port() -> int:
@@ -136,3 +136,31 @@ class ServiceProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class GatewayProcess(ServiceProcess):
+    """The HTTP gateway (`o2o gateway`), ready once /readyz finds every upstream serving."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        super().__init__("gateway", env, log_path)
+        self.env = {**env, "GATEWAY_HTTP_PORT": str(self.port)}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def migrate(self) -> None:
+        """The gateway keeps no data of its own."""
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "o2o_runtime.cli", "gateway"],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(f"{self.url}/readyz", process=self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from None

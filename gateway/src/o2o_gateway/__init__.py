@@ -1,0 +1,1 @@
+"""HTTP/JSON gateway for partner apps, and the partner webhooks it delivers."""

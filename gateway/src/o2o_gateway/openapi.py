@@ -1,0 +1,242 @@
+"""OpenAPI 3.1 from the same descriptors and routes the gateway serves, so the document and the
+behaviour cannot drift apart. Schemas follow the proto3 JSON mapping (64-bit integers as
+strings, enums by name, well-known types in their JSON forms)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from o2o_gateway.routes import Route, RouteTable
+
+ERROR_SCHEMA = "google.rpc.Status"
+_INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
+_UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
+_INT64 = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_SFIXED64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_FIXED64,
+}
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
+    "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated field paths."},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}},
+    "google.protobuf.StringValue": {"type": ["string", "null"]},
+    "google.protobuf.BytesValue": {"type": ["string", "null"], "contentEncoding": "base64"},
+    "google.protobuf.BoolValue": {"type": ["boolean", "null"]},
+    "google.protobuf.Int32Value": {"type": ["integer", "null"], "format": "int32"},
+    "google.protobuf.UInt32Value": {"type": ["integer", "null"], "format": "int64"},
+    "google.protobuf.Int64Value": {"type": ["string", "integer", "null"], "format": "int64"},
+    "google.protobuf.UInt64Value": {"type": ["string", "integer", "null"], "format": "int64"},
+    "google.protobuf.FloatValue": {"type": ["number", "null"]},
+    "google.protobuf.DoubleValue": {"type": ["number", "null"]},
+}
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def message(self, message: Descriptor) -> dict[str, Any]:
+        if message.full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[message.full_name])
+        if message.full_name not in self.components:
+            self.components[message.full_name] = {}  # placeholder: recursive messages refer to themselves
+            properties = {field.json_name: self.field(field) for field in message.fields}
+            self.components[message.full_name] = {"type": "object", "properties": properties}
+        return {"$ref": f"#/components/schemas/{message.full_name}"}
+
+    def field(self, field: FieldDescriptor) -> dict[str, Any]:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self.single(value)}
+        schema = self.single(field)
+        if field.is_repeated:
+            schema = {"type": "array", "items": schema}
+        behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+            schema["readOnly"] = True
+        if field_behavior_pb2.REQUIRED in behaviors:
+            schema["description"] = "Required."
+        return schema
+
+    def single(self, field: FieldDescriptor) -> dict[str, Any]:
+        kind = field.type
+        if kind == FieldDescriptor.TYPE_MESSAGE or kind == FieldDescriptor.TYPE_GROUP:
+            assert field.message_type is not None
+            return self.message(field.message_type)
+        if kind == FieldDescriptor.TYPE_ENUM:
+            assert field.enum_type is not None
+            return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+        if kind == FieldDescriptor.TYPE_BOOL:
+            return {"type": "boolean"}
+        if kind == FieldDescriptor.TYPE_STRING:
+            return {"type": "string"}
+        if kind == FieldDescriptor.TYPE_BYTES:
+            return {"type": "string", "contentEncoding": "base64"}
+        if kind in _INT32:
+            return {"type": "integer", "format": "int32"}
+        if kind in _UINT32:
+            return {"type": "integer", "format": "int64", "minimum": 0}
+        if kind in _INT64:
+            # Written as strings (JavaScript cannot hold them); numbers are accepted on input.
+            return {"type": ["string", "integer"], "format": "int64"}
+        return {"type": "number"}
+
+
+def _query_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
+    if route.body == "*":
+        return []
+    bound = route.bound_fields()
+    parameters = []
+    for field in route.request_descriptor.fields:
+        if field.name in bound:
+            continue
+        if field.message_type is None or field.message_type.full_name in _WELL_KNOWN:
+            parameters.append({"name": field.json_name, "in": "query", "schema": schemas.field(field)})
+            continue
+        # One level into a message (e.g. `filter.storeId`); deeper shapes belong in a body.
+        for inner in field.message_type.fields:
+            if inner.message_type is None:
+                name = f"{field.json_name}.{inner.json_name}"
+                parameters.append({"name": name, "in": "query", "schema": schemas.field(inner)})
+    return parameters
+
+
+def _path_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
+    parameters = []
+    for path in route.template.fields:
+        message = route.request_descriptor
+        field: FieldDescriptor | None = None
+        for name in path.split("."):
+            if field is not None:
+                assert field.message_type is not None
+                message = field.message_type
+            field = message.fields_by_name[name]
+        assert field is not None
+        schema = schemas.single(field)
+        if schema.get("type") == "string" and "enum" not in schema:
+            # A path segment cannot be empty or contain a slash.
+            schema["pattern"] = "^[^/]+$"
+            schema["minLength"] = 1
+        name = route.template.parameter_name(path)
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema, "x-field-path": path})
+    return parameters
+
+
+def _errors() -> dict[str, Any]:
+    reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+    described = {
+        "400": "Invalid argument or failed precondition; field violations name the fields.",
+        "401": "Missing, invalid, expired or revoked credentials.",
+        "403": "The caller may not act on this resource.",
+        "404": "No such resource.",
+        "409": "Already exists, or a concurrent change won.",
+        "413": "The request body is too large.",
+        "429": "Rate limit exceeded; see the Retry-After header.",
+        "503": "A service is unavailable; retry with backoff.",
+        "default": "Any other error, as a google.rpc.Status.",
+    }
+    return {
+        code: {"description": text, "content": {"application/json": {"schema": reference}}}
+        for code, text in described.items()
+    }
+
+
+def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
+    response_schema = (
+        schemas.field(route.response_descriptor.fields_by_name[route.response_body])
+        if route.response_body
+        else schemas.message(route.response_descriptor)
+    )
+    if route.server_streaming:
+        success = {
+            "description": "Server-sent events: each `data:` line is one message as JSON; a failure ends the "
+            "stream with an `error` event carrying a google.rpc.Status.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    else:
+        success = {"description": "OK", "content": {"application/json": {"schema": response_schema}}}
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": f"{route.method.containing_service.name}.{route.method.name}",
+        "tags": [route.upstream],
+        "parameters": _path_parameters(route, schemas) + _query_parameters(route, schemas),
+        "responses": {"200": success, **_errors()},
+        "security": [{"apiKey": []}, {"bearer": []}, {"apiKey": [], "bearer": []}, {}],
+        "x-grpc-method": route.rpc_path,
+    }
+    if route.body:
+        body_schema = (
+            schemas.message(route.request_descriptor)
+            if route.body == "*"
+            else schemas.field(route.request_descriptor.fields_by_name[route.body])
+        )
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+    return operation
+
+
+def document(table: RouteTable, *, title: str = "O2O retail platform", version: str = "v1") -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in table.routes:
+        paths.setdefault(route.template.openapi_path(), {})[route.http_method.lower()] = _operation(route, schemas)
+    schemas.components[ERROR_SCHEMA] = {
+        "type": "object",
+        "description": "The error body of every failed call (google.rpc.Status, AIP-193).",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "integer", "description": "The canonical gRPC code."},
+            "message": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"@type": {"type": "string"}}, "required": ["@type"]},
+                "description": "google.rpc.BadRequest (field violations), ErrorInfo, RetryInfo, ...",
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "REST/JSON for partner apps. Every operation is a gRPC method of the platform, "
+            "served from its google.api.http annotation. Authenticate with an API key (X-API-Key), a bearer "
+            "token, or both; errors are google.rpc.Status objects.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+    }
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>O2O retail platform API</title>
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head>
+<body>
+  <div id="docs"></div>
+  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+  <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+  <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body>
+</html>
+"""

@@ -1,0 +1,305 @@
+"""The gateway over real HTTP in front of real services: partner calls, errors, auth, limits, SSE,
+and generated requests against its own OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from google.api import http_pb2
+from grpc_health.v1 import health_pb2
+from hypothesis import HealthCheck, given, settings
+from o2o.common.v1 import common_pb2
+from o2o.identity.v1 import identity_pb2 as ipb
+from o2o_gateway.app import Gateway
+from o2o_gateway.routes import RouteTable, route_for, routes_of
+from o2o_gateway.settings import GatewaySettings
+from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
+from o2o_runtime.testing.platform import Platform
+from openapi_spec_validator import validate
+from schemathesis.specs.openapi import checks as openapi_checks
+
+UPSTREAMS = ("identity", "receipts")
+
+
+@pytest.fixture(scope="session")
+async def gateway(platform: Platform) -> httpx.AsyncClient:
+    # A revoked key must stop working quickly; a short exchange cache shows it in the test. The
+    # rate limit is high here: floods are tested on a gateway of their own.
+    running = platform.gateway(
+        UPSTREAMS, {"GATEWAY_API_KEY_CACHE_S": "0.5", "GATEWAY_RATE_PER_S": "1000", "GATEWAY_RATE_BURST": "2000"}
+    )
+    return httpx.AsyncClient(base_url=running.url, timeout=10)
+
+
+def violations(body: dict[str, Any]) -> list[str]:
+    return [
+        v["field"]
+        for detail in body.get("details", [])
+        if detail["@type"].endswith("google.rpc.BadRequest")
+        for v in detail["fieldViolations"]
+    ]
+
+
+async def test_partner_registers_a_member_and_reads_it_back(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    key = await chain.api_key(["members:read", "members:write"])
+    phone = unique_phone()
+    created = await gateway.post(
+        "/v1/members",
+        headers={"X-API-Key": key},
+        json={
+            "member": {"phone": phone, "displayName": "Wang Fang", "birthYear": 1990},
+            "consents": ["CONSENT_PURPOSE_MARKETING"],
+        },
+    )
+    assert created.status_code == 200, created.text
+    member = created.json()["member"]
+    assert member["phone"] == phone
+    assert member["state"] == "MEMBER_STATE_ACTIVE"
+    assert created.headers["x-request-id"]
+
+    read = await gateway.get(f"/v1/members/{member['memberId']}", headers={"X-API-Key": key})
+    assert read.status_code == 200
+    assert read.json()["member"]["displayName"] == "Wang Fang"
+    # Unset fields are written with their defaults: one stable shape for SDKs.
+    assert read.json()["member"]["email"] == ""
+
+    # Acting for the member the partner authenticated: a member may read only themself.
+    other = await chain.member()
+    own = await gateway.get(
+        f"/v1/members/{member['memberId']}", headers={"X-API-Key": key, "X-Member-Id": member["memberId"]}
+    )
+    assert own.status_code == 200
+    theirs = await gateway.get(
+        f"/v1/members/{other.subject}", headers={"X-API-Key": key, "X-Member-Id": member["memberId"]}
+    )
+    assert theirs.status_code == 403
+    assert theirs.json()["code"] == 7
+
+
+async def test_staff_signs_in_and_uses_a_bearer_token(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    store = await chain.store()
+    login = unique("staff.")
+    await chain.identity.CreateStaff(
+        ipb.CreateStaffRequest(
+            staff=ipb.Staff(login=login, role=common_pb2.STAFF_ROLE_STORE_MANAGER, store_ids=[store.store_id]),
+            password=PASSWORD,
+        ),
+        metadata=(await chain.admin()).auth,
+    )
+    signed_in = await gateway.post("/v1/tokens", json={"staffPassword": {"login": login, "password": PASSWORD}})
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["accessToken"]
+    stores = await gateway.get(f"/v1/stores/{store.store_id}", headers={"Authorization": f"Bearer {token}"})
+    assert stores.status_code == 200
+    assert stores.json()["store"]["timeZone"] == "Asia/Shanghai"
+
+    wrong = await gateway.post("/v1/tokens", json={"staffPassword": {"login": login, "password": "not-it-at-all"}})
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == 16
+
+
+async def test_path_query_and_body_binding(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    admin = await chain.admin()
+    auth = {"Authorization": f"Bearer {admin.token}"}
+    stores = [await chain.store(region="north") for _ in range(3)]
+    first = await gateway.get("/v1/stores", params={"pageSize": "2"}, headers=auth)
+    assert first.status_code == 200, first.text
+    assert len(first.json()["stores"]) == 2
+    token = first.json()["nextPageToken"]
+    assert token
+    second = await gateway.get("/v1/stores", params={"pageSize": "2", "pageToken": token}, headers=auth)
+    assert second.status_code == 200
+    seen = {s["storeId"] for s in first.json()["stores"] + second.json()["stores"]}
+    assert len(seen) == 4
+
+    member = await chain.member(stores[0].store_id)
+    consent = await gateway.put(
+        f"/v1/members/{member.subject}/consents/CONSENT_PURPOSE_LOCATION", json={"granted": True}, headers=auth
+    )
+    assert consent.status_code == 200, consent.text
+    listed = await gateway.get(f"/v1/members/{member.subject}/consents", headers=auth)
+    granted = {c["purpose"] for c in listed.json()["consents"] if c["granted"]}
+    assert "CONSENT_PURPOSE_LOCATION" in granted
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("POST", "/v1/members", b"{not json", 400, "body"),
+        ("POST", "/v1/members", b"[1, 2]", 400, "body"),
+        ("POST", "/v1/members", b'{"member": {"phone": "+8613800000000", "shoeSize": 44}}', 400, "member.shoeSize"),
+        ("POST", "/v1/members", b'{"member": {"phone": "+8613800000000", "birthYear": "nineteen"}}', 400, "birthYear"),
+        ("POST", "/v1/members", b'{"member": {"phone": "12"}}', 400, "member.phone"),
+        ("GET", "/v1/members/not-an-id", b"", 400, "member_id"),
+        ("GET", "/v1/stores?pageSize=many", b"", 400, "pageSize"),
+        ("GET", "/v1/stores?colour=red", b"", 400, "colour"),
+        ("GET", "/v1/stores/x", b'{"a": 1}', 400, "body"),
+    ],
+)
+async def test_bad_requests_name_the_field(
+    gateway: httpx.AsyncClient, chain: Chain, method: str, path: str, body: bytes, status: int, field: str
+) -> None:
+    admin = await chain.admin()
+    reply = await gateway.request(
+        method,
+        path,
+        content=body,
+        headers={"Authorization": f"Bearer {admin.token}", "Content-Type": "application/json"},
+    )
+    assert reply.status_code == status, reply.text
+    payload = reply.json()
+    assert payload["code"] == 3
+    assert any(field in name for name in violations(payload)), payload
+
+
+async def test_routes_methods_and_sizes(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    admin = await chain.admin()
+    missing = await gateway.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == 5
+    wrong_method = await gateway.delete("/v1/stores")
+    assert wrong_method.status_code == 405
+    assert "GET" in wrong_method.headers["allow"]
+    huge = await gateway.post(
+        "/v1/members",
+        content=b'{"member": {"phone": "' + b"9" * (2 * 1024 * 1024) + b'"}}',
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert huge.status_code == 413
+    assert huge.json()["message"].startswith("the request body exceeds")
+
+
+async def test_credentials_are_checked_at_the_edge(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    member = await chain.member()
+    anonymous = await gateway.get(f"/v1/members/{member.subject}")
+    assert anonymous.status_code == 401
+    garbage = await gateway.get(f"/v1/members/{member.subject}", headers={"Authorization": "Bearer not.a.token"})
+    assert garbage.status_code == 401
+    tampered = member.token[:-4] + ("AAAA" if not member.token.endswith("AAAA") else "BBBB")
+    forged = await gateway.get(f"/v1/members/{member.subject}", headers={"Authorization": f"Bearer {tampered}"})
+    assert forged.status_code == 401
+    basic = await gateway.get(f"/v1/members/{member.subject}", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+    unknown_key = await gateway.get(f"/v1/members/{member.subject}", headers={"X-API-Key": "o2o_nope"})
+    assert unknown_key.status_code == 401
+    assert unknown_key.json()["message"] == "invalid or revoked API key"
+
+
+async def test_a_revoked_key_stops_working(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    admin = await chain.admin()
+    created = await chain.identity.CreateApiKey(
+        ipb.CreateApiKeyRequest(api_key=ipb.ApiKey(partner="crm", scopes=["members:read"])), metadata=admin.auth
+    )
+    headers = {"X-API-Key": created.secret}
+    assert (await gateway.get("/v1/jwks", headers=headers)).status_code == 200
+    revoked = await gateway.post(
+        f"/v1/apiKeys/{created.api_key.api_key_id}:revoke", headers={"Authorization": f"Bearer {admin.token}"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    await asyncio.sleep(0.6)  # the gateway reuses an exchanged key for at most GATEWAY_API_KEY_CACHE_S
+    after = await gateway.get("/v1/jwks", headers=headers)
+    assert after.status_code == 401
+
+
+async def test_operations_endpoints_and_openapi(gateway: httpx.AsyncClient) -> None:
+    assert (await gateway.get("/healthz")).json() == {"status": "alive"}
+    ready = await gateway.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["upstreams"] == {"identity": "SERVING", "receipts": "SERVING"}
+    document = (await gateway.get("/openapi.json")).json()
+    validate(document)
+    operations = {op["x-grpc-method"] for path in document["paths"].values() for op in path.values()}
+    assert "/o2o.identity.v1.IdentityService/GetMember" in operations
+    assert "/o2o.receipts.v1.ReceiptsService/GetStoreDayReport" in operations
+    # Services not behind this gateway are not offered.
+    assert not any(op.startswith("/o2o.loyalty.") for op in operations)
+    # Client-streaming RPCs are for devices over gRPC only.
+    assert "/o2o.receipts.v1.ReceiptsService/UploadTransactions" not in operations
+    echoed = await gateway.get("/v1/jwks", headers={"X-Request-Id": "req-123"})
+    assert echoed.headers["x-request-id"] == "req-123"
+    assert "swagger-ui" in (await gateway.get("/docs")).text
+
+
+def _in_process(platform: Platform, **settings: Any) -> tuple[Gateway, httpx.AsyncClient]:
+    gateway = Gateway(GatewaySettings(upstreams={"identity": platform.service("identity").address}, **settings))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app()), base_url="http://gateway")
+    return gateway, client
+
+
+async def test_floods_get_429_with_retry_after(platform: Platform, chain: Chain) -> None:
+    _, client = _in_process(platform, rate_per_s=1.0, rate_burst=3)
+    key = await chain.api_key(["members:read"])
+    codes = [(await client.get("/v1/jwks", headers={"X-API-Key": key})).status_code for _ in range(6)]
+    assert codes[:3] == [200, 200, 200]
+    assert codes[3:] == [429, 429, 429]
+    limited = await client.get("/v1/jwks", headers={"X-API-Key": key})
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["code"] == 8
+    # Another key has its own bucket.
+    other = await chain.api_key(["members:read"])
+    assert (await client.get("/v1/jwks", headers={"X-API-Key": other})).status_code == 200
+
+
+async def test_server_streaming_is_served_as_server_sent_events(platform: Platform) -> None:
+    # Any server-streaming RPC with an annotation is served as SSE; grpc.health.v1 Watch is one
+    # every service has, bound here to a path for the test.
+    watch = health_pb2.DESCRIPTOR.services_by_name["Health"].methods_by_name["Watch"]
+    route = route_for(watch, http_pb2.HttpRule(get="/health:watch"), "identity")
+    table = RouteTable([route, *routes_of(ipb.DESCRIPTOR.services_by_name["IdentityService"])])
+    gateway = Gateway(
+        GatewaySettings(
+            upstreams={"identity": platform.service("identity").address}, route_deadlines_s={"Health/Watch": 1.0}
+        ),
+        table,
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app()), base_url="http://gateway") as client:
+        reply = await client.get("/health:watch")
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    events = [block for block in reply.text.split("\n\n") if block]
+    assert json.loads(events[0].removeprefix("data: ")) == {"status": "SERVING"}
+    # The deadline ends the stream with an error event carrying the status.
+    assert events[-1].startswith("event: error\ndata: ")
+    assert json.loads(events[-1].split("data: ", 1)[1])["code"] == 4
+
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+]
+
+
+async def test_no_server_errors_and_responses_match_the_schema(gateway: httpx.AsyncClient, chain: Chain) -> None:
+    admin = await chain.admin()
+    document = (await gateway.get("/openapi.json")).json()
+    schema = schemathesis.openapi.from_dict(document)
+    base_url = str(gateway.base_url)
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    failures: dict[str, str] = {}
+    tried = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]  # an invalid document fails here, loudly
+        tried += 1
+
+        # The gateway runs in its own process, so blocking calls from here are fine.
+        @given(case=operation.as_strategy())
+        @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def exercise(case: schemathesis.Case[Any]) -> None:
+            case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
+
+        try:
+            exercise()
+        except Exception as exc:  # every operation is tried; all failures are reported together
+            failures[operation.label] = str(exc)[:2000]
+    assert tried == len(document_operations(document))
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+def document_operations(document: dict[str, dict[str, dict[str, object]]]) -> list[str]:
+    return [f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item]
