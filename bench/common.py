@@ -7,15 +7,54 @@ import os
 import platform as host
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from o2o_runtime.testing.servers import free_port
+from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.servers import NatsServer, Postgres, free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
+
+
+@asynccontextmanager
+async def postgres_platform() -> AsyncIterator[Platform]:
+    """NATS, PostgreSQL and the services a benchmark starts, quiet (logs at WARNING), removed after."""
+    with tempfile.TemporaryDirectory(prefix="o2o-bench-") as tmp:
+        workdir = Path(tmp)
+        nats = NatsServer(workdir / "nats", workdir / "nats.log")
+        nats.start()
+        postgres = Postgres(workdir / "pg")
+        platform = Platform("postgres", workdir, nats, postgres)
+        platform.env["O2O_LOG_LEVEL"] = "WARNING"
+        try:
+            yield platform
+        finally:
+            await platform.close()
+            nats.stop()
+            postgres.close()
+
+
+def summarize(latencies: list[float], elapsed_s: float, errors: dict[str, int]) -> dict[str, Any]:
+    """What every load generator prints: throughput and latency percentiles of successful calls."""
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3) if latencies else 0.0
+
+    return {
+        "requests": len(latencies),
+        "qps": round(len(latencies) / elapsed_s, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "errors": errors,
+    }
 
 
 def load(

@@ -5,48 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from o2o_runtime.testing.chain import Chain
-from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.servers import NatsServer, Postgres
 
-from bench.common import CONCURRENCY, http_load, load, record
+from bench.common import CONCURRENCY, http_load, load, postgres_platform, record
 
 THROUGHPUT_TARGET = 0.7
 ADDED_P50_TARGET_MS = 1.0
 
 
 async def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="o2o-bench-") as tmp:
-        workdir = Path(tmp)
-        nats = NatsServer(workdir / "nats", workdir / "nats.log")
-        nats.start()
-        postgres = Postgres(workdir / "pg")
-        platform = Platform("postgres", workdir, nats, postgres)
-        platform.env["O2O_LOG_LEVEL"] = "WARNING"
-        try:
-            identity = platform.service("identity")
-            # The limit is not what is measured here: one member's token makes every call.
-            gateway = platform.gateway(("identity",), {"GATEWAY_RATE_PER_S": "1000000", "GATEWAY_RATE_BURST": "1000000"})
-            chain = Chain(platform)
-            store = await chain.store()
-            member = await chain.member(store.store_id)
-            request = json.dumps({"memberId": member.subject})
-            url = f"{gateway.url}/v1/members/{member.subject}"
-            auth = [f"Authorization: Bearer {member.token}"]
+    async with postgres_platform() as platform:
+        identity = platform.service("identity")
+        # The limit is not what is measured here: one member's token makes every call.
+        gateway = platform.gateway(("identity",), {"GATEWAY_RATE_PER_S": "1000000", "GATEWAY_RATE_BURST": "1000000"})
+        chain = Chain(platform)
+        store = await chain.store()
+        member = await chain.member(store.store_id)
+        request = json.dumps({"memberId": member.subject})
+        url = f"{gateway.url}/v1/members/{member.subject}"
+        auth = [f"Authorization: Bearer {member.token}"]
 
-            direct = load(identity.address, "IdentityService/GetMember", request, [member.token])
-            through = http_load(url, auth)
-            # Added latency is read unloaded (one caller), where queueing does not hide it.
-            direct_single = load(identity.address, "IdentityService/GetMember", request, [member.token], concurrency=1)
-            through_single = http_load(url, auth, concurrency=1)
-        finally:
-            await platform.close()
-            nats.stop()
-            postgres.close()
+        direct = load(identity.address, "IdentityService/GetMember", request, [member.token])
+        through = http_load(url, auth)
+        # Added latency is read unloaded (one caller), where queueing does not hide it.
+        direct_single = load(identity.address, "IdentityService/GetMember", request, [member.token], concurrency=1)
+        through_single = http_load(url, auth, concurrency=1)
 
     ratio = through["qps"] / direct["qps"]
     added_p50 = through_single["p50_ms"] - direct_single["p50_ms"]

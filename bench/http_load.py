@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from bench.common import summarize
+
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
     writer.write(request)
@@ -61,19 +63,7 @@ async def run(url: str, headers: list[str], concurrency: int, duration_s: float,
     began = time.monotonic()
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - began
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3) if latencies else 0.0
-
-    return {
-        "requests": len(latencies),
-        "qps": round(len(latencies) / elapsed, 1),
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "errors": errors,
-    }
+    return summarize(latencies, elapsed, errors)
 
 
 def main() -> None:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o_runtime.auth import TokenVerifier
 from o2o_runtime.clients import IdentityKeys
 from o2o_runtime.testing.chain import Chain
-from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.servers import NatsServer, Postgres
 
-from bench.common import EchoCeiling, load, record
+from bench.common import EchoCeiling, load, postgres_platform, record
 
 GET_MEMBER_TARGET = 0.5
 TOKEN_OVERHEAD_TARGET_PCT = 10.0
@@ -40,14 +36,8 @@ async def _verification_cost(chain: Chain, address: str, count: int = 300) -> di
 
 
 async def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="o2o-bench-") as tmp, EchoCeiling() as echo:
-        workdir = Path(tmp)
-        nats = NatsServer(workdir / "nats", workdir / "nats.log")
-        nats.start()
-        postgres = Postgres(workdir / "pg")
-        platform = Platform("postgres", workdir, nats, postgres)
-        platform.env["O2O_LOG_LEVEL"] = "WARNING"
-        try:
+    with EchoCeiling() as echo:
+        async with postgres_platform() as platform:
             identity = platform.service("identity")
             chain = Chain(platform)
             store = await chain.store()
@@ -62,10 +52,6 @@ async def run() -> dict[str, Any]:
             noop_authenticated = load(target, "IdentityService/GetJwks", tokens=[member.token])
             ceiling_after = echo.measure()
             verification = await _verification_cost(chain, target)
-        finally:
-            await platform.close()
-            nats.stop()
-            postgres.close()
 
     ceiling_qps = (ceiling_before["qps"] + ceiling_after["qps"]) / 2
     ratio = get_member["qps"] / ceiling_qps

@@ -14,6 +14,8 @@ import grpc
 from google.protobuf import json_format, message_factory
 from o2o_runtime.rpc_call import find_method
 
+from bench.common import summarize
+
 
 def _set_field(message: Any, path: str, value: str) -> None:
     *parents, leaf = path.split(".")
@@ -89,19 +91,7 @@ async def run(
     elapsed = time.monotonic() - began
     for channel in channels:
         await channel.close()
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3) if latencies else 0.0
-
-    return {
-        "requests": len(latencies),
-        "qps": round(len(latencies) / elapsed, 1),
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "errors": errors,
-    }
+    return summarize(latencies, elapsed, errors)
 
 
 def main() -> None:

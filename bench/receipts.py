@@ -8,11 +8,9 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,10 +20,8 @@ from o2o.events.v1 import envelope_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import Chain
-from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.servers import NatsServer, Postgres
 
-from bench.common import DURATION_S, EchoCeiling, load, record
+from bench.common import DURATION_S, EchoCeiling, load, postgres_platform, record
 
 INGEST_TARGET = 0.3
 LAG_TARGET_MS = 500.0
@@ -243,14 +239,8 @@ async def _load_history(database_url: str, store_ids: list[str], receipts: int) 
 
 
 async def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="o2o-bench-") as tmp, EchoCeiling() as echo:
-        workdir = Path(tmp)
-        nats_server = NatsServer(workdir / "nats", workdir / "nats.log")
-        nats_server.start()
-        postgres = Postgres(workdir / "pg")
-        platform = Platform("postgres", workdir, nats_server, postgres)
-        platform.env["O2O_LOG_LEVEL"] = "WARNING"
-        try:
+    with EchoCeiling() as echo:
+        async with postgres_platform() as platform:
             receipts = platform.service("receipts")
             chain = Chain(platform)
             store = await chain.store()
@@ -288,10 +278,6 @@ async def run() -> dict[str, Any]:
                 )
                 timings.append((time.perf_counter() - started) * 1000)
                 assert reply.report.transactions > 0
-        finally:
-            await platform.close()
-            nats_server.stop()
-            postgres.close()
 
     ceiling_qps = (ceiling_before["qps"] + ceiling_after["qps"]) / 2
     ratio = ingest["qps"] / ceiling_qps

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from gateway_support import gateway  # noqa: F401  (the fixture)
 from google.api import http_pb2
 from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
@@ -22,18 +23,6 @@ from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
 from o2o_runtime.testing.platform import Platform
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi import checks as openapi_checks
-
-UPSTREAMS = ("identity", "receipts")
-
-
-@pytest.fixture(scope="session")
-async def gateway(platform: Platform) -> httpx.AsyncClient:
-    # A revoked key must stop working quickly; a short exchange cache shows it in the test. The
-    # rate limit is high here: floods are tested on a gateway of their own.
-    running = platform.gateway(
-        UPSTREAMS, {"GATEWAY_API_KEY_CACHE_S": "0.5", "GATEWAY_RATE_PER_S": "1000", "GATEWAY_RATE_BURST": "2000"}
-    )
-    return httpx.AsyncClient(base_url=running.url, timeout=10)
 
 
 def violations(body: dict[str, Any]) -> list[str]:
@@ -210,7 +199,7 @@ async def test_operations_endpoints_and_openapi(gateway: httpx.AsyncClient) -> N
     assert (await gateway.get("/healthz")).json() == {"status": "alive"}
     ready = await gateway.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["upstreams"] == {"identity": "SERVING", "receipts": "SERVING"}
+    assert ready.json()["upstreams"] == {"identity": "SERVING", "receipts": "SERVING", "webhooks": "SERVING"}
     document = (await gateway.get("/openapi.json")).json()
     validate(document)
     operations = {op["x-grpc-method"] for path in document["paths"].values() for op in path.values()}
@@ -303,3 +292,23 @@ async def test_no_server_errors_and_responses_match_the_schema(gateway: httpx.As
 
 def document_operations(document: dict[str, dict[str, dict[str, object]]]) -> list[str]:
     return [f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item]
+
+
+async def test_cors_is_configured_per_deployment(platform: Platform) -> None:
+    _, client = _in_process(platform, cors_origins=["https://shop.example"])
+    preflight = await client.options(
+        "/v1/jwks",
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    allowed = await client.get("/v1/jwks", headers={"Origin": "https://shop.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    other = await client.get("/v1/jwks", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    # Without configured origins, browsers get no CORS grant at all.
+    _, closed = _in_process(platform)
+    assert (
+        "access-control-allow-origin"
+        not in (await closed.get("/v1/jwks", headers={"Origin": "https://shop.example"})).headers
+    )

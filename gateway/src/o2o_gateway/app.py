@@ -23,12 +23,11 @@ from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context
 from opentelemetry import trace
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as HttpRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from o2o_gateway import openapi
 from o2o_gateway.auth import API_KEY_HEADER, MEMBER_HEADER, Authenticator
@@ -228,7 +227,7 @@ class Gateway:
     async def docs(self, _request: Request) -> Response:
         return HTMLResponse(openapi.DOCS_PAGE)
 
-    def app(self) -> Starlette:
+    def app(self) -> ASGIApp:
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
             log.info(
@@ -239,38 +238,36 @@ class Gateway:
             if self._upstreams is not None:
                 await self._upstreams.close()
 
-        middleware = []
-        if self.settings.cors_origins:
-            middleware.append(
-                Middleware(
-                    CORSMiddleware,
-                    allow_origins=self.settings.cors_origins,
-                    allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                    allow_headers=["authorization", "content-type", API_KEY_HEADER, MEMBER_HEADER, "x-request-id"],
-                    expose_headers=["x-request-id", "retry-after"],
-                    max_age=600,
-                )
-            )
-        app = Starlette(
+        operations = Starlette(
             routes=[
                 HttpRoute("/healthz", self.healthz, methods=["GET"]),
                 HttpRoute("/readyz", self.readyz, methods=["GET"]),
                 HttpRoute("/openapi.json", self.openapi_json, methods=["GET"]),
                 HttpRoute("/docs", self.docs, methods=["GET"]),
             ],
-            middleware=middleware,
             lifespan=lifespan,
         )
+        operation_paths = {"/healthz", "/readyz", "/openapi.json", "/docs"}
 
-        # Everything else is the route table's: any path, however odd, gets a JSON answer.
-        async def default(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                return
-            response = await self.dispatch(Request(scope, receive))
-            await response(scope, receive, send)
+        # API calls go straight to the route table (no framework routing in the hot path); any
+        # path, however odd, gets a JSON answer from it.
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"] not in operation_paths:
+                response = await self.dispatch(Request(scope, receive))
+                await response(scope, receive, send)
+            else:
+                await operations(scope, receive, send)
 
-        app.router.default = default
-        return app
+        if not self.settings.cors_origins:
+            return app
+        return CORSMiddleware(
+            app,
+            allow_origins=self.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", API_KEY_HEADER, MEMBER_HEADER, "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+            max_age=600,
+        )
 
 
 class _RateLimited(ResourceExhausted):

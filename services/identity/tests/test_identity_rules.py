@@ -19,7 +19,6 @@ import pytest
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import identity_events_pb2 as events
@@ -28,6 +27,7 @@ from o2o_runtime.ids import new_id
 from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import Actor, Chain, unique, unique_phone
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.status import precondition_violations, violated_fields
 
 E = TypeVar("E", bound=Message)
 
@@ -50,29 +50,6 @@ async def refused(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     return caught.value
-
-
-def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields = []
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        if detail.Unpack(bad_request):
-            fields += [v.field for v in bad_request.field_violations]
-    return fields
-
-
-def precondition_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
-    """(type, subject) of each PreconditionFailure violation in the status details."""
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found = []
-    for detail in status.details:
-        failure = error_details_pb2.PreconditionFailure()
-        if detail.Unpack(failure):
-            found += [(v.type, v.subject) for v in failure.violations]
-    return found
 
 
 async def invalid_fields(call: Awaitable[object]) -> list[str]:

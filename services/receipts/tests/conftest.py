@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 from o2o_runtime.testing.platform import Platform
-from receipts_support import Shop
+from receipts_support import Shop, open_shop
 
 
 @pytest.fixture(scope="session")
@@ -16,14 +15,8 @@ def receipts(platform: Platform) -> receipts_pb2_grpc.ReceiptsServiceAsyncStub:
 
 
 @pytest.fixture
-async def shop(chain: Chain, receipts: receipts_pb2_grpc.ReceiptsServiceAsyncStub) -> Shop:
-    store = await chain.store()
-    return Shop(
-        store.store_id,
-        await chain.device(store.store_id),
-        await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [store.store_id]),
-        await chain.staff(common_pb2.STAFF_ROLE_STORE_MANAGER, [store.store_id]),
-    )
+async def shop(chain: Chain) -> Shop:
+    return await open_shop(chain)
 
 
 @pytest.fixture

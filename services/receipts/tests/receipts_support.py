@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
-from o2o_runtime.testing.chain import Actor
+from o2o_runtime.testing.chain import Actor, Chain
 from o2o_runtime.timeutil import to_timestamp
 
 _numbers = itertools.count(1)
@@ -21,6 +21,17 @@ class Shop:
     pos: Actor
     associate: Actor
     manager: Actor
+
+
+async def open_shop(chain: Chain, region: str = "east") -> Shop:
+    """A new store with its POS data box, an associate and a store manager."""
+    store = await chain.store(region=region)
+    return Shop(
+        store.store_id,
+        await chain.device(store.store_id),
+        await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [store.store_id]),
+        await chain.staff(common_pb2.STAFF_ROLE_STORE_MANAGER, [store.store_id]),
+    )
 
 
 def cny(amount_minor: int) -> common_pb2.Money:

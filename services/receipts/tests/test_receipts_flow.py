@@ -7,24 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import Actor, Chain
+from o2o_runtime.testing.status import violated_fields
 from receipts_support import Shop, transaction
-
-
-def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields = []
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        if detail.Unpack(bad_request):
-            fields += [v.field for v in bad_request.field_violations]
-    return fields
 
 
 async def test_sale_claim_refund_and_report(

@@ -18,7 +18,7 @@ from o2o_runtime import localenv, registry
 
 NATS_PORT = 4222
 GATEWAY_PORT = 8080
-PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055}
+PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055, "webhooks": 50056}
 HEALTH_TIMEOUT_S = 60.0
 
 

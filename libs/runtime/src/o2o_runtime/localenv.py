@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs")
+SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
 ADMIN_LOGIN = "admin"
 
 
@@ -41,4 +41,11 @@ def load(data_dir: Path) -> dict[str, str]:
         if line and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
+    # A data folder from before a service was added gets that service's own key.
+    missing = {f"{n.upper()}_SECRET_KEY" for n in SERVICES} - values.keys()
+    if missing:
+        added = {key: secrets.token_urlsafe(48) for key in sorted(missing)}
+        with path.open("a") as handle:
+            handle.write("".join(f"{k}={v}\n" for k, v in added.items()))
+        values |= added
     return values

@@ -10,7 +10,7 @@ from o2o_runtime.settings import ServiceSettings, load_settings, service_config
 
 GROUP = "o2o.services"
 # Start order: identity first, since every other service verifies tokens with its keys.
-ORDER = ("identity", "receipts", "loyalty", "positioning", "recs")
+ORDER = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
 
 
 def service_names() -> list[str]:

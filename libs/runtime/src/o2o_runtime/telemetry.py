@@ -1,5 +1,9 @@
-"""OpenTelemetry traces: always recorded in-process (trace ids reach the logs), exported
-over OTLP only when the standard OTEL_EXPORTER_OTLP_ENDPOINT variable is set."""
+"""OpenTelemetry traces, exported over OTLP when the standard OTEL_EXPORTER_OTLP_ENDPOINT variable
+is set (sampled as OTEL_TRACES_SAMPLER says, by default every trace).
+
+Without an exporter nothing would read recorded spans, so none are recorded: spans still get
+ids, which reach the logs and travel on to other services and into event envelopes, at a
+fraction of the cost of recording (attributes, events, timings) per call."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 _configured = False
 
@@ -20,11 +25,14 @@ def configure_tracing(service: str) -> TracerProvider | None:
     if _configured:
         return None
     _configured = True
-    provider = TracerProvider(resource=Resource.create({"service.name": f"o2o-{service}"}))
+    resource = Resource.create({"service.name": f"o2o-{service}"})
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     trace.set_tracer_provider(provider)
     return provider
 

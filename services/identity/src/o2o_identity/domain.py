@@ -33,9 +33,9 @@ LOGIN = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")
 SCOPE = re.compile(r"^[a-z_]+:(read|write)$")
 KNOWN_SCOPES = frozenset(
     f"{resource}:{access}"
-    for resource in ("members", "stores", "receipts", "loyalty", "offers", "positioning", "recs")
+    for resource in ("members", "stores", "receipts", "reports", "loyalty", "offers", "positioning", "recs")
     for access in ("read", "write")
-)
+) | {"webhooks:manage"}
 PROVIDER = re.compile(r"^[a-z0-9_]{2,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 

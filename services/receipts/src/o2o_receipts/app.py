@@ -3,7 +3,6 @@ through the outbox. The gRPC layer passes validated values and gets views back."
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -11,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet
 from o2o_runtime.auth import Kind, Principal, Role
+from o2o_runtime.crypto import fernet_for
 from o2o_runtime.db import Database
 from o2o_runtime.errors import (
     AlreadyExists,
@@ -121,8 +120,7 @@ class Receipts:
         self.settings = settings
         self.directory = directory
         self.secret_key = settings.secret_key.get_secret_value().encode()
-        derived = hashlib.sha256(b"o2o-receipts-pending-links" + self.secret_key).digest()
-        self._tokens = Fernet(base64.urlsafe_b64encode(derived))
+        self._tokens = fernet_for(self.secret_key, "receipts-pending-links")
 
     # ---- ingestion -----------------------------------------------------------------
 
@@ -178,6 +176,8 @@ class Receipts:
         try:
             async with self.db.transaction() as session:
                 repo = Repository(session)
+                closed = await repo.closed_day(receipt.store_id, receipt.business_date)
+                domain.ensure_open(closed is not None, receipt.store_id, receipt.business_date)
                 repo.add(receipt)
                 await repo.flush()
                 repo.add(*lines, *payments)
@@ -198,6 +198,12 @@ class Receipts:
             # The key was used before (a retry, or a concurrent twin that won): answer as a
             # replay, or refuse if the content differs. Inserting first keeps the common path
             # to one transaction.
+            existing = await self._replay(tx, fingerprint, prefix)
+            if existing is None:
+                raise
+            return existing
+        except FailedPrecondition:
+            # The day is closed: a till retrying a sale it delivered before still gets it back.
             existing = await self._replay(tx, fingerprint, prefix)
             if existing is None:
                 raise
@@ -475,6 +481,8 @@ class Receipts:
                     refund_reason=reason,
                     created_at=now,
                 )
+                closed = await repo.closed_day(store_id, refund.business_date)
+                domain.ensure_open(closed is not None, store_id, refund.business_date)
                 repo.add(refund)
                 await repo.flush()
                 refund_lines = []
@@ -541,13 +549,21 @@ class Receipts:
             ]
             rows = await repo.associate_lines(associate_id, start, end)
             currencies: dict[str, ReceiptRow] = {}
+            # A refunded unit is rated as when it was sold, so the refund takes back what the
+            # sale earned even if the rate changed in between.
+            sold_at: dict[str, datetime] = {}
             for receipt_id in {row.receipt_id for row in rows}:
                 receipt = await repo.receipt(receipt_id)
                 if receipt is not None:
                     currencies[receipt_id] = receipt
+                    if receipt.original_receipt_id:
+                        original = await repo.receipt(receipt.original_receipt_id)
+                        if original is not None:
+                            sold_at[receipt_id] = as_utc(original.occurred_at)
         lines = []
         for row in sorted(rows, key=lambda r: (as_utc(r.occurred_at), r.receipt_id, r.line_number)):
-            rate = domain.commission_rate(rules, as_domain_line(row), as_utc(row.occurred_at))
+            rated_at = sold_at.get(row.receipt_id, as_utc(row.occurred_at))
+            rate = domain.commission_rate(rules, as_domain_line(row), rated_at)
             lines.append(
                 StatementLine(
                     row.receipt_id,

@@ -139,7 +139,12 @@ def check_transaction(tx: Transaction, now: datetime, prefix: str = "transaction
             bad(f"{where}.unit_price", f"must be between 0 and {MAX_UNIT_PRICE_MINOR} minor units")
         if line.discount_minor < 0:
             bad(f"{where}.discount", "must not be negative")
-        elif line.quantity > 0 and line.discount_minor > line.quantity * line.unit_price_minor:
+        # Judged only against a valid price: a bad price is named above, not its untouched discount.
+        elif (
+            line.quantity > 0
+            and line.unit_price_minor >= 0
+            and line.discount_minor > line.quantity * line.unit_price_minor
+        ):
             bad(f"{where}.discount", "must not exceed the line's price")
     if not tx.payments:
         bad("payments", "must hold at least one payment")
@@ -156,9 +161,9 @@ def check_transaction(tx: Transaction, now: datetime, prefix: str = "transaction
         if paid != tx.total_minor:
             bad("payments", f"add up to {paid} but the total is {tx.total_minor}")
     if tx.occurred_at > now + MAX_CLOCK_SKEW:
-        bad("occurred_at", "is in the future")
+        bad("occurred_time", "is in the future")
     elif tx.occurred_at < now - MAX_BACKLOG_AGE:
-        bad("occurred_at", f"is older than {MAX_BACKLOG_AGE.days} days")
+        bad("occurred_time", f"is older than {MAX_BACKLOG_AGE.days} days")
     if problems:
         raise InvalidArgument(problems)
 

@@ -11,7 +11,7 @@ import grpc
 from o2o_runtime.clients import channel
 from o2o_runtime.testing.servers import GatewayProcess, NatsServer, Postgres, ServiceProcess
 
-SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs")
+SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
 
 
 class Platform:
