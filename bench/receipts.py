@@ -91,7 +91,8 @@ async def _load_history(database_url: str, store_ids: list[str], receipts: int) 
     connection = await asyncpg.connect(dsn)
     started = time.perf_counter()
     days = [date.today() - timedelta(days=d) for d in range(1, 366)]
-    per_day = max(1, receipts // (len(store_ids) * len(days)))
+    # Rounded up: at least `receipts` are stored.
+    per_day = max(1, -(-receipts // (len(store_ids) * len(days))))
     receipt_rows, line_rows, shard_rows, item_rows, member_rows = [], [], [], [], []
     rng = random.Random(7)
     count = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -19,7 +20,9 @@ from o2o.identity.v1 import identity_pb2 as ipb
 from o2o_gateway.app import Gateway
 from o2o_gateway.routes import RouteTable, route_for, routes_of
 from o2o_gateway.settings import GatewaySettings
+from o2o_runtime.auth import Kind, Principal
 from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
+from o2o_runtime.testing.keys import FakeKeys, SigningKey
 from o2o_runtime.testing.platform import Platform
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi import checks as openapi_checks
@@ -312,3 +315,18 @@ async def test_cors_is_configured_per_deployment(platform: Platform) -> None:
         "access-control-allow-origin"
         not in (await closed.get("/v1/jwks", headers={"Origin": "https://shop.example"})).headers
     )
+
+
+async def test_expired_and_unknown_key_tokens_stop_at_the_gateway(platform: Platform) -> None:
+    key = SigningKey("k-test")
+    gateway = Gateway(GatewaySettings(upstreams={"identity": platform.service("identity").address}), keys=FakeKeys(key))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app()), base_url="http://gateway")
+    member_id = "01a2130c-8cea-7328-9f7b-a81a78be0c90"
+    expired = key.sign(Principal(Kind.MEMBER, member_id), exp=int(time.time()) - 60)
+    reply = await client.get(f"/v1/members/{member_id}", headers={"Authorization": f"Bearer {expired}"})
+    assert reply.status_code == 401
+    assert reply.json() == {"code": 16, "message": "token expired", "details": []}
+    stranger = SigningKey("k-unpublished").sign(Principal(Kind.MEMBER, member_id))
+    reply = await client.get(f"/v1/members/{member_id}", headers={"Authorization": f"Bearer {stranger}"})
+    assert reply.status_code == 401
+    assert reply.json()["message"] == "invalid token"

@@ -17,6 +17,7 @@ import grpc
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from o2o_runtime.auth import KeySource
 from o2o_runtime.clients import IdentityKeys, channel
 from o2o_runtime.errors import DomainError, InvalidArgument, ResourceExhausted
 from o2o_runtime.ids import new_id
@@ -91,13 +92,17 @@ class Upstreams:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, table: RouteTable | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, table: RouteTable | None = None, keys: KeySource | None = None
+    ) -> None:
+        """keys: where bearer tokens' verification keys come from (identity's GetJwks by default)."""
         if "identity" not in settings.upstreams:
             raise ValueError("GATEWAY_UPSTREAMS must name identity: it verifies every credential")
         self.settings = settings
         self.table = table or RouteTable.for_upstreams(settings.upstreams)
         self._upstreams: Upstreams | None = None
         self._auth: Authenticator | None = None
+        self._keys = keys
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.document = openapi.document(self.table)
 
@@ -113,7 +118,7 @@ class Gateway:
         if self._auth is None:
             self._auth = Authenticator(
                 self.upstreams.first("identity"),
-                IdentityKeys(self.settings.upstreams["identity"]),
+                self._keys or IdentityKeys(self.settings.upstreams["identity"]),
                 issuer=self.settings.token_issuer,
                 audience=self.settings.token_audience,
                 api_key_cache_s=self.settings.api_key_cache_s,

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
-from o2o_runtime.auth import TokenVerifier
-from o2o_runtime.clients import IdentityKeys
+from o2o_runtime.auth import KeySource, TokenVerifier
 from o2o_runtime.errors import Unauthenticated, Unavailable
 from o2o_runtime.validation import Violations
 
@@ -39,7 +38,7 @@ class Authenticator:
     def __init__(
         self,
         identity: grpc.aio.Channel,
-        keys: IdentityKeys,
+        keys: KeySource,
         *,
         issuer: str,
         audience: str,

@@ -102,6 +102,7 @@ class ServiceProcess:
         try:
             wait_serving(self.address, process=self.process)
         except RuntimeError as exc:
+            self.kill()  # a process that never became ready must not outlive the test run
             raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from None
 
     def log_tail(self, lines: int = 40) -> str:
@@ -163,4 +164,5 @@ class GatewayProcess(ServiceProcess):
         try:
             wait_ready(f"{self.url}/readyz", process=self.process)
         except RuntimeError as exc:
+            self.kill()  # a process that never became ready must not outlive the test run
             raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from None
