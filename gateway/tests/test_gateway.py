@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from typing import Any
 
@@ -16,14 +17,17 @@ from google.api import http_pb2
 from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
 from o2o.common.v1 import common_pb2
+from o2o.events.v1 import identity_events_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o_gateway.app import Gateway
 from o2o_gateway.routes import RouteTable, route_for, routes_of
 from o2o_gateway.settings import GatewaySettings
 from o2o_runtime.auth import Kind, Principal
+from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
 from o2o_runtime.testing.keys import FakeKeys, SigningKey
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.waiting import eventually
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi import checks as openapi_checks
 
@@ -330,3 +334,25 @@ async def test_expired_and_unknown_key_tokens_stop_at_the_gateway(platform: Plat
     reply = await client.get(f"/v1/members/{member_id}", headers={"Authorization": f"Bearer {stranger}"})
     assert reply.status_code == 401
     assert reply.json()["message"] == "invalid token"
+
+
+async def test_the_callers_trace_continues_into_the_service_and_its_events(
+    gateway: httpx.AsyncClient, chain: Chain, platform: Platform
+) -> None:
+    key = await chain.api_key(["members:write"])
+    trace_id = secrets.token_hex(16)
+    created = await gateway.post(
+        "/v1/members",
+        headers={"X-API-Key": key, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        json={"member": {"phone": unique_phone()}},
+    )
+    assert created.status_code == 200, created.text
+    member_id = created.json()["member"]["memberId"]
+
+    async def registered() -> list[str]:
+        events = await published(platform.nats.url, "identity", identity_events_pb2.MemberRegistered)
+        return [envelope.traceparent for envelope, payload in events if payload.member_id == member_id]
+
+    found = await eventually(registered, what="MemberRegistered")
+    # The gateway's span is a child of the caller's; identity's span and the event carry its trace.
+    assert [traceparent.split("-")[1] for traceparent in found] == [trace_id]

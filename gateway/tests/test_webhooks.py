@@ -18,6 +18,7 @@ from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import ALL_CONSENTS, Chain
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.waiting import eventually
 from receipts_support import Shop, open_shop, transaction
 
 PARTNER_SCOPES = ["webhooks:manage", "receipts:read", "reports:read"]
@@ -60,15 +61,6 @@ async def deliveries(gateway: httpx.AsyncClient, key: str, subscription_id: str,
     reply = await gateway.get(f"/v1/webhooks/{subscription_id}/deliveries", headers={"X-API-Key": key}, params=params)
     assert reply.status_code == 200, reply.text
     return list(reply.json()["deliveries"])
-
-
-async def eventually(check: Any, timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await check()
-        if found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.1)
 
 
 async def test_member_sales_reach_the_partner_signed(

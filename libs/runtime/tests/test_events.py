@@ -31,6 +31,7 @@ from o2o_runtime.events import (
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.plugin import BACKENDS
 from o2o_runtime.testing.servers import NatsServer, Postgres
+from o2o_runtime.testing.waiting import eventually
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, update
@@ -152,14 +153,6 @@ def envelope_bytes(producer: str, payload: Message, event_type: str = "") -> byt
 def consumer_of(producer: str, database: Database, broker: Broker, handler: Handler = record_effect) -> EventConsumer:
     subscription = Subscription(producer, {"MemberRegistered": (events.MemberRegistered, handler)})
     return EventConsumer(CONSUMER, subscription, database, broker)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import nats
@@ -22,18 +22,11 @@ from o2o_runtime.events import OutboxEvent, stream_name
 from o2o_runtime.testing.chain import Chain, unique_phone
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.servers import ServiceProcess
+from o2o_runtime.testing.waiting import eventually
 from sqlmodel import col, select
 
 IDENTITY_SERVICE = "o2o.identity.v1.IdentityService"
 IDENTITY_STREAM = stream_name("identity")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def ensure_running(platform: Platform, process: ServiceProcess) -> None:
