@@ -28,7 +28,7 @@ from o2o_runtime.events import (
     stream_name,
     subject_for,
 )
-from o2o_runtime.ids import new_id
+from o2o_runtime.testing.bus import envelope_bytes
 from o2o_runtime.testing.plugin import BACKENDS
 from o2o_runtime.testing.servers import NatsServer, Postgres
 from o2o_runtime.testing.waiting import eventually
@@ -141,13 +141,6 @@ async def record_effect(session: AsyncSession, payload: Message, envelope: envel
 async def emit_committed(database: Database, producer: str, member_id: str) -> envelope_pb2.Envelope:
     async with database.transaction() as session:
         return emit(session, producer, events.MemberRegistered(member_id=member_id), key=member_id)
-
-
-def envelope_bytes(producer: str, payload: Message, event_type: str = "") -> bytes:
-    """An envelope as the relay would publish it, without going through an outbox."""
-    envelope = envelope_pb2.Envelope(event_id=new_id(), type=event_type or payload.DESCRIPTOR.name, producer=producer)
-    envelope.payload.Pack(payload)
-    return envelope.SerializeToString()
 
 
 def consumer_of(producer: str, database: Database, broker: Broker, handler: Handler = record_effect) -> EventConsumer:

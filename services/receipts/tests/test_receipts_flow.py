@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from o2o.events.v1 import positioning_events_pb2 as pevents
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
+from o2o_runtime.testing.bus import publish
 from o2o_runtime.testing.chain import Actor, Chain
+from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.status import violated_fields
+from o2o_runtime.testing.waiting import eventually
 from receipts_support import Shop, transaction
 
 
@@ -184,3 +189,70 @@ async def test_document_renders_a_qr(receipts: receipts_pb2_grpc.ReceiptsService
     assert document.qr_content_type == "image/png"
     assert document.qr_image.startswith(b"\x89PNG")
     assert submitted.claim_code in document.qr_text
+
+
+async def test_an_absent_identity_never_blocks_a_sale_and_the_link_follows(
+    receipts: receipts_pb2_grpc.ReceiptsServiceAsyncStub, shop: Shop, shopper: Actor, chain: Chain, platform: Platform
+) -> None:
+    token = "alipay-uid-" + shopper.subject[-12:]
+    await chain.identity.LinkPaymentAccount(
+        ipb.LinkPaymentAccountRequest(member_id=shopper.subject, provider="alipay", account_token=token),
+        metadata=shopper.auth,
+    )
+    # The store is known to receipts before identity goes away (its facts are cached).
+    await receipts.SubmitTransaction(pb.SubmitTransactionRequest(transaction=transaction(shop)), metadata=shop.pos.auth)
+
+    identity = platform.services["identity"]
+    identity.terminate()
+    try:
+        sale = transaction(shop, payment_token=token)
+        sale.payments[0].provider = "alipay"
+        submitted = await receipts.SubmitTransaction(
+            pb.SubmitTransactionRequest(transaction=sale), metadata=shop.pos.auth
+        )
+        assert submitted.created
+        assert submitted.receipt.member_id == ""  # not known yet, and the till did not wait for it
+    finally:
+        await asyncio.to_thread(identity.start)
+
+    async def linked() -> bool:
+        reply = await receipts.GetReceipt(
+            pb.GetReceiptRequest(receipt_id=submitted.receipt.receipt_id), metadata=shop.manager.auth
+        )
+        return reply.receipt.member_id == shopper.subject
+
+    await eventually(linked, timeout_s=30, what="the sale to be linked once identity is back")
+    mine = await receipts.ListReceipts(pb.ListReceiptsRequest(), metadata=shopper.auth)
+    assert submitted.receipt.receipt_id in [r.receipt_id for r in mine.receipts]
+
+
+async def test_footfall_from_positioning_gives_the_conversion_rate(
+    receipts: receipts_pb2_grpc.ReceiptsServiceAsyncStub, shop: Shop, platform: Platform
+) -> None:
+    submitted = await receipts.SubmitTransaction(
+        pb.SubmitTransactionRequest(transaction=transaction(shop)), metadata=shop.pos.auth
+    )
+    day = submitted.receipt.business_date
+    before = await receipts.GetStoreDayReport(
+        pb.GetStoreDayReportRequest(store_id=shop.store_id, business_date=day), metadata=shop.manager.auth
+    )
+    assert not before.report.footfall_known  # no visitor counted yet: no conversion rate made up
+
+    # Four shoppers walked the store today (as positioning reports visits ending).
+    ended = submitted.receipt.occurred_time
+    await publish(
+        platform.nats.url,
+        "positioning",
+        *[pevents.VisitEnded(store_id=shop.store_id, device_id=f"phone-{i}", end_time=ended) for i in range(4)],
+    )
+
+    async def counted() -> pb.StoreDayReport | None:
+        reply = await receipts.GetStoreDayReport(
+            pb.GetStoreDayReportRequest(store_id=shop.store_id, business_date=day), metadata=shop.manager.auth
+        )
+        return reply.report if reply.report.footfall == 4 else None
+
+    report = await eventually(counted, timeout_s=20, what="the visits to be counted")
+    assert report is not None
+    assert report.footfall_known
+    assert report.conversion_rate == pytest.approx(0.25)

@@ -1,4 +1,4 @@
-"""Reading what services published: every event of one type in a producer's stream."""
+"""The event bus in tests: what services published, and events from producers not running."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from google.protobuf.message import Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from o2o.events.v1 import envelope_pb2
 
-from o2o_runtime.events import stream_name, subject_for
+from o2o_runtime.events import ensure_stream, stream_name, subject_for
+from o2o_runtime.ids import new_id
 
 P = TypeVar("P", bound=Message)
 
@@ -43,3 +44,24 @@ async def published(nats_url: str, producer: str, payload_type: type[P]) -> list
     finally:
         await connection.close()
     return found
+
+
+def envelope_bytes(producer: str, payload: Message, event_type: str = "") -> bytes:
+    """An envelope as the relay would publish it, without going through an outbox."""
+    envelope = envelope_pb2.Envelope(event_id=new_id(), type=event_type or payload.DESCRIPTOR.name, producer=producer)
+    envelope.payload.Pack(payload)
+    return envelope.SerializeToString()
+
+
+async def publish(nats_url: str, producer: str, *payloads: Message) -> None:
+    """Publishes events as `producer` would (for a producer the test does not run)."""
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        await ensure_stream(js, producer)
+        for payload in payloads:
+            data = envelope_bytes(producer, payload)
+            event_id = envelope_pb2.Envelope.FromString(data).event_id
+            await js.publish(subject_for(producer, payload.DESCRIPTOR.name), data, headers={"Nats-Msg-Id": event_id})
+    finally:
+        await connection.close()
