@@ -27,6 +27,7 @@ from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
 from o2o_runtime.testing.keys import FakeKeys, SigningKey
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.servers import free_port
 from o2o_runtime.testing.waiting import eventually
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi import checks as openapi_checks
@@ -356,3 +357,21 @@ async def test_the_callers_trace_continues_into_the_service_and_its_events(
     found = await eventually(registered, what="MemberRegistered")
     # The gateway's span is a child of the caller's; identity's span and the event carry its trace.
     assert [traceparent.split("-")[1] for traceparent in found] == [trace_id]
+
+
+async def test_readiness_fails_while_an_upstream_is_down(platform: Platform) -> None:
+    unreachable = f"127.0.0.1:{free_port()}"
+    settings = GatewaySettings(
+        upstreams={"identity": platform.service("identity").address, "receipts": unreachable}, ready_timeout_s=0.5
+    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=Gateway(settings).app()), base_url="http://gateway")
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["upstreams"]["identity"] == "SERVING"
+    assert ready.json()["upstreams"]["receipts"] != "SERVING"
+    # Alive all the same: restarting the gateway would not bring receipts back.
+    assert (await client.get("/healthz")).status_code == 200
+    # Calls to the missing service fail as 503 with a status body, not a hang or a 500.
+    down = await client.get("/v1/receipts/01a2130c-8cea-7328-9f7b-a81a78be0c90")
+    assert down.status_code == 503
+    assert down.json()["code"] == 14

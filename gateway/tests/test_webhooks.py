@@ -13,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from gateway_support import Receiver, gateway  # noqa: F401  (the fixture)
+from o2o.events.v1 import loyalty_events_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc
+from o2o_runtime.testing.bus import publish
 from o2o_runtime.testing.chain import ALL_CONSENTS, Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.waiting import eventually
@@ -191,3 +193,24 @@ async def test_subscriptions_are_checked_and_private(gateway: httpx.AsyncClient,
     # Without the management scope there is nothing to manage.
     reader = await chain.api_key(["receipts:read"], partner="reader")
     assert (await gateway.get("/v1/webhooks", headers={"X-API-Key": reader})).status_code == 403
+
+
+async def test_offers_from_loyalty_reach_the_partner(
+    gateway: httpx.AsyncClient, chain: Chain, platform: Platform, shop: Shop, receiver: Receiver
+) -> None:
+    key = await chain.api_key(["webhooks:manage", "offers:read"], partner="acme-app")
+    created = await subscribe(gateway, key, receiver.url("/offers"), ["EVENT_TYPE_OFFER_ISSUED"], [shop.store_id])
+    shopper = await chain.member(shop.store_id, consents=ALL_CONSENTS)
+    # As loyalty publishes a place-triggered offer (and one for another store, not subscribed).
+    await publish(
+        platform.nats.url,
+        "loyalty",
+        loyalty_events_pb2.OfferIssued(
+            offer_id="offer-1", member_id=shopper.subject, store_id=shop.store_id, message="10% off strollers"
+        ),
+        loyalty_events_pb2.OfferIssued(offer_id="offer-2", member_id=shopper.subject, store_id="elsewhere"),
+    )
+    [delivered] = await receiver.wait_for("/offers")
+    assert verify(created["signingSecret"], delivered.headers["x-o2o-signature"], delivered.body)
+    assert delivered.json()["data"]["message"] == "10% off strollers"
+    assert delivered.json()["eventType"] == "OFFER_ISSUED"
