@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -162,21 +163,27 @@ class Webhooks:
     # ---- deliveries out --------------------------------------------------------------------
 
     async def send_due(self) -> int:
-        """Sends every due delivery this replica can lease; returns how many it tried."""
+        """Sends every due delivery this replica can lease, several at a time (one slow
+        receiver must not hold up the others); returns how many it tried."""
         now = utcnow()
         async with self.db.read() as session:
             due = await Repository(session).due(now, DeliveryState.PENDING, self.settings.dispatch_batch)
-        tried = 0
+        leased = []
         for delivery in due:
             assert delivery.next_attempt_at is not None
             async with self.db.transaction() as session:
-                leased = await Repository(session).lease(
+                if await Repository(session).lease(
                     delivery.delivery_id, delivery.next_attempt_at, now + timedelta(seconds=LEASE_S)
-                )
-            if leased:
-                await self._send(delivery.delivery_id)
-                tried += 1
-        return tried
+                ):
+                    leased.append(delivery.delivery_id)
+        senders = asyncio.Semaphore(self.settings.concurrent_sends)
+
+        async def send(delivery_id: str) -> None:
+            async with senders:
+                await self._send(delivery_id)
+
+        await asyncio.gather(*(send(delivery_id) for delivery_id in leased))
+        return len(leased)
 
     async def _send(self, delivery_id: str) -> None:
         async with self.db.read() as session:

@@ -19,3 +19,5 @@ class WebhooksSettings(ServiceSettings):
     # How often due deliveries are looked for, and how many are sent at once.
     dispatch_interval_s: float = Field(default=0.5, gt=0)
     dispatch_batch: int = Field(default=50, ge=1, le=1000)
+    # Deliveries in flight at once, per replica.
+    concurrent_sends: int = Field(default=10, ge=1, le=200)
