@@ -18,6 +18,8 @@ UPSTREAMS = ("identity", "receipts", "webhooks")
 # Fast retries so that backoff and dead letters show within a test.
 WEBHOOKS_ENV = {
     "WEBHOOKS_ALLOW_HTTP": "true",
+    # The test's receiver listens on loopback.
+    "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
     "WEBHOOKS_RETRY_BASE_S": "0.2",
     "WEBHOOKS_RETRY_CAP_S": "1",
     "WEBHOOKS_MAX_ATTEMPTS": "3",

@@ -7,9 +7,11 @@ import json
 import logging
 import random
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from google.protobuf import json_format
@@ -33,6 +35,10 @@ log = logging.getLogger("o2o.webhooks")
 USER_AGENT = "o2o-webhooks/1"
 # A sender holds a due delivery this long; if it dies meanwhile, another sender takes it after.
 LEASE_S = 60.0
+
+
+class _Refused(Exception):
+    """A delivery that must not be sent where its URL points."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,9 @@ class Webhooks:
                 "the API key lacks the scope for: "
                 + ", ".join(f"subscription.event_types[{i}] needs {scope!r}" for i, scope in missing)
             )
-        problem = domain.url_problem(new.url, allow_http=self.settings.allow_http)
+        problem = domain.url_problem(
+            new.url, allow_http=self.settings.allow_http, allow_private=self.settings.allow_private_networks
+        )
         if problem:
             raise InvalidArgument.field("subscription.url", problem)
         signing_secret = "whsec_" + secrets.token_urlsafe(32)
@@ -185,6 +193,20 @@ class Webhooks:
         await asyncio.gather(*(send(delivery_id) for delivery_id in leased))
         return len(leased)
 
+    async def _check_destination(self, url: str) -> None:
+        """The receiver's name is resolved at each delivery, so a name re-pointed at an internal
+        address after subscribing is refused then."""
+        if self.settings.allow_private_networks:
+            return
+        host = urlsplit(url).hostname or ""
+        port = urlsplit(url).port or 443
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise _Refused(f"the receiver's name does not resolve: {exc}") from None
+        if not found or not all(domain.address_allowed(str(info[4][0]), allow_private=False) for info in found):
+            raise _Refused("the receiver resolves to an address inside the platform's network")
+
     async def _send(self, delivery_id: str) -> None:
         async with self.db.read() as session:
             repo = Repository(session)
@@ -204,12 +226,15 @@ class Webhooks:
         }
         status, error = 0, ""
         try:
+            await self._check_destination(subscription.url)
             reply = await self.client.post(subscription.url, content=body, headers=headers)
             status = reply.status_code
             if not 200 <= status < 300:
                 error = f"the receiver answered {status}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        except _Refused as exc:
+            error = str(exc)
         async with self.db.transaction() as session:
             repo = Repository(session)
             row = await repo.delivery(delivery_id)

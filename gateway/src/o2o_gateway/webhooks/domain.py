@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -52,7 +53,19 @@ def missing_scopes(event_types: Sequence[EventType], scopes: Collection[str]) ->
     return [(i, SCOPE_OF[t]) for i, t in enumerate(event_types) if SCOPE_OF[t] not in scopes]
 
 
-def url_problem(url: str, *, allow_http: bool) -> str:
+def address_allowed(address: str, *, allow_private: bool) -> bool:
+    """Whether deliveries may go to this IP address: partners' URLs must not reach into the
+    platform's own network (loopback, private, link-local such as cloud metadata, multicast)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if allow_private:
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+def url_problem(url: str, *, allow_http: bool, allow_private: bool = False) -> str:
     """Why a receiver URL is refused, or "" when it is fine."""
     if len(url) > MAX_URL:
         return f"must be at most {MAX_URL} characters"
@@ -64,6 +77,15 @@ def url_problem(url: str, *, allow_http: bool) -> str:
         return "must not carry credentials; verify the signature instead"
     if parts.fragment:
         return "must not have a fragment"
+    host = parts.hostname
+    if not allow_private and (host == "localhost" or host.endswith(".localhost") or host.endswith(".internal")):
+        return "must not point into the platform's network"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ""  # a name: its addresses are checked when each delivery is sent
+    if not address_allowed(host, allow_private=allow_private):
+        return "must not point into the platform's network"
     return ""
 
 

@@ -11,6 +11,9 @@ class WebhooksSettings(ServiceSettings):
     secret_key: SecretStr = Field(min_length=32)
     # Plain-http receivers only where the deployment allows it (local runs, tests).
     allow_http: bool = False
+    # Receivers on loopback or private networks only where the deployment allows it (local runs,
+    # tests): otherwise a partner's URL could reach the platform's own services.
+    allow_private_networks: bool = False
     max_attempts: int = Field(default=8, ge=1, le=30)
     # Backoff doubles from this after each failed try, up to retry_cap_s.
     retry_base_s: float = Field(default=10.0, gt=0)
