@@ -195,11 +195,14 @@ class Webhooks:
 
     async def _check_destination(self, url: str) -> None:
         """The receiver's name is resolved at each delivery, so a name re-pointed at an internal
-        address after subscribing is refused then."""
+        address after subscribing is refused then. (The HTTP client resolves it again; a name
+        that flips between the two lookups is the residual risk, which an egress proxy or
+        network policy closes in production.)"""
         if self.settings.allow_private_networks:
             return
-        host = urlsplit(url).hostname or ""
-        port = urlsplit(url).port or 443
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -231,8 +234,8 @@ class Webhooks:
             status = reply.status_code
             if not 200 <= status < 300:
                 error = f"the receiver answered {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
         except _Refused as exc:
             error = str(exc)
         async with self.db.transaction() as session:
