@@ -84,8 +84,9 @@ def policy(members: Members) -> Policy:
     return make_policy(members)
 
 
-async def test_public_rule_needs_no_principal(policy: Policy) -> None:
-    await policy.authorize("GetJwks", None, pb.GetJwksRequest())
+async def test_public_rule_needs_no_principal(policy: Policy, members: Members) -> None:
+    await policy.authorize("GetJwks", None, pb.GetJwksRequest())  # raises if refused
+    assert members.lookups == []
 
 
 async def test_method_without_a_rule_is_closed(policy: Policy) -> None:
@@ -165,10 +166,11 @@ async def test_store_resource_is_checked_from_a_nested_field(policy: Policy) -> 
         await policy.authorize("RegisterMember", ASSOCIATE_A, other)
 
 
-async def test_unknown_resource_is_left_to_the_handler(policy: Policy) -> None:
+async def test_unknown_resource_is_left_to_the_handler(policy: Policy, members: Members) -> None:
     # The resolver finds nothing: the handler answers NOT_FOUND rather than the policy
     # answering PERMISSION_DENIED.
-    await policy.authorize("GetMember", ASSOCIATE_A, pb.GetMemberRequest(member_id="nobody"))
+    await policy.authorize("GetMember", ASSOCIATE_A, pb.GetMemberRequest(member_id="nobody"))  # raises if refused
+    assert members.lookups == ["nobody"]
 
 
 async def test_empty_key_is_left_to_the_handler(policy: Policy, members: Members) -> None:
@@ -186,6 +188,8 @@ async def test_service_principal_is_chain_wide() -> None:
     members = Members()
     policy = make_policy(members)
     await policy.authorize("GetMember", person(Kind.SERVICE, "loyalty"), pb.GetMemberRequest(member_id=BOB))
+    # Allowed without looking up whose member it is.
+    assert members.lookups == []
 
 
 async def test_store_rule_without_resolver_fails_closed() -> None:
