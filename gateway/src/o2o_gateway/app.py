@@ -183,16 +183,14 @@ class Gateway:
             raise _RateLimited(f"rate limit exceeded; retry in {retry_after} s", retry_after)
 
         body = await self._body(request)
-        caller = await self.auth.authenticate(
-            authorization, api_key, request.headers.get(MEMBER_HEADER, ""), client_address
-        )
+        credentials = await self.auth.authenticate(authorization, api_key, request.headers.get(MEMBER_HEADER, ""))
         try:
             message = build_request(route, path_values, request.query_params.multi_items(), body)
         except BadRequest as exc:
             raise InvalidArgument.field(exc.field, exc.description) from None
 
         # The service continues the gateway's trace (W3C traceparent in the metadata).
-        metadata = (*caller.metadata, ("x-request-id", request_id), *inject_context().items())
+        metadata = (*credentials, ("x-request-id", request_id), *inject_context().items())
         timeout = self.settings.route_deadlines_s.get(route.rpc_name, self.settings.deadline_s)
         call = self.upstreams.call(route)
         if route.server_streaming:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
 
 import grpc
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -26,12 +25,8 @@ _RENEW_BEFORE_S = 30.0
 _CACHE_MAX = 10_000
 
 
-@dataclass(frozen=True)
-class Caller:
-    # Whose bucket the request is counted in.
-    client_key: str
-    # The credentials sent on to the service.
-    metadata: tuple[tuple[str, str], ...]
+# The credentials sent on to the service, as gRPC metadata.
+Credentials = tuple[tuple[str, str], ...]
 
 
 class Authenticator:
@@ -52,7 +47,7 @@ class Authenticator:
         self._exchanged: dict[str, tuple[float, str]] = {}
         self._in_flight: dict[str, asyncio.Future[str]] = {}
 
-    async def authenticate(self, authorization: str, api_key: str, member_id: str, client_address: str) -> Caller:
+    async def authenticate(self, authorization: str, api_key: str, member_id: str) -> Credentials:
         bearer = ""
         if authorization:
             scheme, _, bearer = authorization.partition(" ")
@@ -70,11 +65,11 @@ class Authenticator:
             token = await self._exchange(api_key, key_hash, member_id if not bearer else "")
             # A bearer token, when given, says who acts; the key still has to be valid.
             forwarded = bearer or token
-            return Caller(f"key:{key_hash[:32]}", (("authorization", f"Bearer {forwarded}"),))
+            return (("authorization", f"Bearer {forwarded}"),)
         if bearer:
-            principal = await self._verifier.verify(bearer)
-            return Caller(f"sub:{principal.kind}:{principal.subject}", (("authorization", f"Bearer {bearer}"),))
-        return Caller(f"ip:{client_address}", ())
+            await self._verifier.verify(bearer)
+            return (("authorization", f"Bearer {bearer}"),)
+        return ()
 
     async def _exchange(self, api_key: str, key_hash: str, member_id: str) -> str:
         cache_key = f"{key_hash}:{member_id}"

@@ -96,7 +96,7 @@ class _Schemas:
 def _query_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
     if route.body == "*":
         return []
-    bound = route.bound_fields()
+    bound = route.bound_fields
     parameters = []
     for field in route.request_descriptor.fields:
         if field.name in bound:

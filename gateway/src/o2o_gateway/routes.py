@@ -10,6 +10,7 @@ import pkgutil
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
 import o2o
@@ -103,6 +104,8 @@ class Route:
     method: MethodDescriptor
     request_type: type[Message]
     response_type: type[Message]
+    # An additional_bindings entry: its operation id carries the path to stay unique.
+    is_additional: bool = False
 
     @property
     def request_descriptor(self) -> Descriptor:
@@ -112,11 +115,11 @@ class Route:
     def response_descriptor(self) -> Descriptor:
         return cast(Descriptor, self.response_type.DESCRIPTOR)
 
-    @property
+    @cached_property
     def rpc_path(self) -> str:
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
 
-    @property
+    @cached_property
     def rpc_name(self) -> str:
         """`ReceiptsService/GetStoreDayReport`: how deadlines and logs name it."""
         return f"{self.method.containing_service.name}/{self.method.name}"
@@ -131,16 +134,16 @@ class Route:
         base = f"{self.method.containing_service.name}_{self.method.name}"
         return base + (f"_{re.sub(r'[^A-Za-z0-9]+', '_', suffix).strip('_')}" if suffix else "")
 
-    is_additional: bool = False
-
-    def bound_fields(self) -> set[str]:
+    # Derived once per route, not per request.
+    @cached_property
+    def bound_fields(self) -> frozenset[str]:
         """Top-level request fields filled from the path or the body (not from the query)."""
-        bound = {path.split(".", 1)[0] for path in self.template.fields}
         if self.body == "*":
-            return {f.name for f in self.request_descriptor.fields}
+            return frozenset(f.name for f in self.request_descriptor.fields)
+        bound = {path.split(".", 1)[0] for path in self.template.fields}
         if self.body:
             bound.add(self.body)
-        return bound
+        return frozenset(bound)
 
 
 def upstream_of(service: ServiceDescriptor) -> str:

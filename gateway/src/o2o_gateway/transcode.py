@@ -60,7 +60,7 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
         raise BadRequest("body", f"{route.http_method} {route.template.text} takes no request body")
 
     descriptor = route.request_descriptor
-    bound = route.bound_fields()
+    bound = route.bound_fields
     for name, value in query:
         top = name.split(".", 1)[0]
         if top in bound or _json_to_proto_name(descriptor, top) in bound:

@@ -76,12 +76,6 @@ class Repository:
     async def delivery(self, delivery_id: str) -> DeliveryRow | None:
         return await self.session.get(DeliveryRow, delivery_id)
 
-    async def delivery_exists(self, subscription_id: str, event_id: str) -> bool:
-        query = select(DeliveryRow.delivery_id).where(
-            DeliveryRow.subscription_id == subscription_id, DeliveryRow.event_id == event_id
-        )
-        return (await self.session.exec(query)).first() is not None
-
     async def deliveries(self, subscription_id: str, state: int, page: PageRequest) -> Sequence[DeliveryRow]:
         """Newest first: ids are time-ordered, so paging goes down from the last one seen."""
         query = select(DeliveryRow).where(DeliveryRow.subscription_id == subscription_id)

@@ -46,11 +46,15 @@ async def published(nats_url: str, producer: str, payload_type: type[P]) -> list
     return found
 
 
-def envelope_bytes(producer: str, payload: Message, event_type: str = "") -> bytes:
+def envelope_for(producer: str, payload: Message, event_type: str = "") -> envelope_pb2.Envelope:
     """An envelope as the relay would publish it, without going through an outbox."""
     envelope = envelope_pb2.Envelope(event_id=new_id(), type=event_type or payload.DESCRIPTOR.name, producer=producer)
     envelope.payload.Pack(payload)
-    return envelope.SerializeToString()
+    return envelope
+
+
+def envelope_bytes(producer: str, payload: Message, event_type: str = "") -> bytes:
+    return envelope_for(producer, payload, event_type).SerializeToString()
 
 
 async def publish(nats_url: str, producer: str, *payloads: Message) -> None:
@@ -60,8 +64,11 @@ async def publish(nats_url: str, producer: str, *payloads: Message) -> None:
         js = connection.jetstream()
         await ensure_stream(js, producer)
         for payload in payloads:
-            data = envelope_bytes(producer, payload)
-            event_id = envelope_pb2.Envelope.FromString(data).event_id
-            await js.publish(subject_for(producer, payload.DESCRIPTOR.name), data, headers={"Nats-Msg-Id": event_id})
+            envelope = envelope_for(producer, payload)
+            await js.publish(
+                subject_for(producer, envelope.type),
+                envelope.SerializeToString(),
+                headers={"Nats-Msg-Id": envelope.event_id},
+            )
     finally:
         await connection.close()

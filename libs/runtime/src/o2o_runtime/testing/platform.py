@@ -9,9 +9,8 @@ from pathlib import Path
 import grpc
 
 from o2o_runtime.clients import channel
+from o2o_runtime.localenv import SERVICES
 from o2o_runtime.testing.servers import GatewayProcess, NatsServer, Postgres, ServiceProcess
-
-SERVICES = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
 
 
 class Platform:
