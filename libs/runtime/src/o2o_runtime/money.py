@@ -1,8 +1,9 @@
 """Money: integer minor units plus an ISO 4217 code, one currency table for the platform.
 
-The table comes from the `iso4217` package (the ISO maintenance agency's list). Only codes
-with a minor-unit exponent are tradeable: funds, precious metals and test codes have none and
-are refused wherever a currency is checked.
+The table comes from the `iso4217` package (the ISO maintenance agency's list). Only
+currencies that money changes hands in are tradeable: precious metals, drawing rights and test
+codes have no minor-unit exponent, and funds (USN, CLF, ...) are units of account the list marks
+as such; both are refused wherever a currency is checked.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import iso4217
 from iso4217 import Currency as _Iso4217
 
 
@@ -21,12 +23,23 @@ class Currency:
     name: str
 
 
+def _funds() -> frozenset[str]:
+    """Codes the list marks as funds; the package keeps the marker only in its raw XML."""
+    codes = set()
+    for entry in iso4217.raw_xml.findall("CcyTbl/CcyNtry"):
+        name, code = entry.find("CcyNm"), entry.find("Ccy")
+        if name is not None and code is not None and code.text and name.get("IsFund") == "true":
+            codes.add(code.text.strip())
+    return frozenset(codes)
+
+
 @functools.cache
 def _table() -> dict[str, Currency]:
+    funds = _funds()
     return {
         entry.code: Currency(entry.code, int(entry.exponent), str(entry.currency_name))
         for entry in _Iso4217
-        if entry.exponent is not None
+        if entry.exponent is not None and entry.code not in funds
     }
 
 
