@@ -50,25 +50,25 @@ class TtlCache(Generic[K, V]):
         self._entries.clear()
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]], ttl_s: float | None = None) -> V:
-        """The cached value, or load() once however many callers ask for the key meanwhile."""
+        """The cached value, or load() once however many callers ask for the key meanwhile.
+
+        The load runs in a task of its own: a caller cancelled while waiting (its deadline
+        passed) leaves the load going for the others instead of failing them all."""
         entry = self._entries.get(key)
         if entry is not None:
             return entry[1]
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key, load, ttl_s))
+            self._loading[key] = loading
+            # Every waiter may be gone by the time it fails; the error is theirs, not the loop's.
+            loading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], ttl_s: float | None) -> V:
         try:
             value = await load()
-        except BaseException as error:
-            future.set_exception(error)
-            # Waiters see the error; nobody else retrieves it from this future.
-            future.exception()
-            raise
-        else:
             self.put(key, value, ttl_s)
-            future.set_result(value)
             return value
         finally:
             del self._loading[key]
