@@ -27,6 +27,27 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class WriteOutsideTransaction(RuntimeError):
+    """A statement that changes data was run in `Database.read()`."""
+
+
+# Plain-text statements that only read; any other text statement in a read is refused.
+_READING_TEXT = frozenset({"SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN"})
+
+
+def _refuse_writes(
+    _connection: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _executemany: bool
+) -> None:
+    """Reads run in autocommit, so a write there would commit at once, outside any unit of
+    work: without its outbox rows, and past SQLite's queue of writers."""
+    if context is None:
+        return
+    words = statement.split(None, 1)
+    first = words[0].upper() if words else ""
+    if context.isddl or context.is_crud or (context.is_text and first not in _READING_TEXT):
+        raise WriteOutsideTransaction(f"{first} in Database.read(), which is for queries; write in a transaction")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -51,9 +72,10 @@ class Database:
             )
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # Reads run in autocommit: no BEGIN/ROLLBACK round trips around a single SELECT.
-        self._reads = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession, expire_on_commit=False
-        )
+        reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Listened on the reading engine only (it shares the pool, not the events, of the other).
+        event.listen(reads.sync_engine, "before_cursor_execute", _refuse_writes)
+        self._reads = async_sessionmaker(reads, class_=AsyncSession, expire_on_commit=False)
         # SQLite takes one writer at a time; queueing writers here beats "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._after_commit: list[Callable[[], None]] = []
@@ -64,7 +86,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """For queries only: each statement sees committed data; nothing can be written."""
+        """For queries only: each statement sees committed data; a statement that would write
+        raises WriteOutsideTransaction and changes nothing."""
         async with self._reads() as session:
             yield session
 

@@ -1,17 +1,22 @@
 """pytest fixtures of the harness.
 
 `platform` is session-scoped and parametrized by database backend (sqlite, postgres), so
-each test that uses it runs against both. O2O_TEST_BACKENDS=sqlite narrows a local run.
+each test that uses it runs against both; so is `new_database`, for tests of storage code
+without services. O2O_TEST_BACKENDS=sqlite narrows a local run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Table
+from sqlmodel import SQLModel
 
+from o2o_runtime.db import Database
 from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.servers import NatsServer, Postgres
@@ -53,3 +58,42 @@ async def platform(request: pytest.FixtureRequest, o2o_workdir: Path, nats: Nats
 @pytest.fixture(scope="session")
 async def chain(platform: Platform) -> Chain:
     return Chain(platform)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_database_url(database_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Makes URLs of new, empty databases on the backend: a file for SQLite, a database of the
+    session's server for PostgreSQL."""
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        if database_backend == "postgres":
+            postgres: Postgres = request.getfixturevalue("postgres")
+            return postgres.database_url(name)
+        return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+
+    return make
+
+
+@pytest.fixture
+async def new_database(new_database_url: Callable[[], str]) -> AsyncIterator[Callable[..., Awaitable[Database]]]:
+    """Makes a new database with the given tables (SQLModel classes or tables) on the backend."""
+    made: list[Database] = []
+
+    async def make(*tables: type[SQLModel] | Table) -> Database:
+        database = Database(new_database_url())
+        made.append(database)
+        async with database.engine.begin() as connection:
+            for table in tables:
+                chosen = table if isinstance(table, Table) else SQLModel.metadata.tables[str(table.__tablename__)]
+                await connection.run_sync(chosen.create)
+        return database
+
+    yield make
+    for database in made:
+        await database.dispose()
