@@ -1,7 +1,7 @@
 """Opaque page tokens for keyset pagination, ascending or descending.
 
 A token carries the key of the last row returned (one column or several, e.g. (occurred_at,
-receipt_id); datetimes survive the round trip) and a fingerprint of the filters it was issued
+receipt_id); datetimes and dates survive the round trip) and a fingerprint of the filters it was issued
 for, so a token reused with other filters is refused instead of silently skipping rows.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import tuple_
@@ -34,6 +34,8 @@ def _fingerprint(filters: Sequence[object]) -> str:
 def _encode(value: object) -> object:
     if isinstance(value, datetime):
         return {"t": as_utc(value).isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -41,6 +43,8 @@ def _encode(value: object) -> object:
 
 def _decode(value: object) -> object:
     if isinstance(value, dict):
+        if "d" in value:
+            return date.fromisoformat(str(value["d"]))
         return datetime.fromisoformat(str(value["t"]))
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -106,12 +110,28 @@ class Page(Generic[T]):
         return cls(items, request.next_token(*values))
 
 
+def _fits(column: ColumnElement[Any], value: object) -> bool:
+    """Whether a key value from a token can be compared with its column: a token is only
+    base64 JSON, and a text where a time is stored must be the caller's error, not the database's."""
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return True
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
 def keyset(query: Q, columns: Sequence[ColumnElement[Any]], request: PageRequest, *, descending: bool = False) -> Q:
     """Orders the query by the key columns and starts it after the request's key; fetches one
     row more than the page so `Page.of` knows whether another page follows."""
     q: Any = query
     if request.after_key:
-        if len(request.after_key) != len(columns):
+        if len(request.after_key) != len(columns) or not all(
+            _fits(column, value) for column, value in zip(columns, request.after_key, strict=True)
+        ):
             raise InvalidArgument.field("page_token", "is not a token this API issued")
         current = tuple_(*columns)
         after = tuple_(*request.after_key)
