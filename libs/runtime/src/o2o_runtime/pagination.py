@@ -13,9 +13,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import tuple_
+from sqlalchemy.orm import Mapped, QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from o2o_runtime.errors import InvalidArgument
@@ -124,19 +125,26 @@ def _fits(column: ColumnElement[Any], value: object) -> bool:
     return isinstance(value, expected)
 
 
-def keyset(query: Q, columns: Sequence[ColumnElement[Any]], request: PageRequest, *, descending: bool = False) -> Q:
-    """Orders the query by the key columns and starts it after the request's key; fetches one
-    row more than the page so `Page.of` knows whether another page follows."""
+def keyset(
+    query: Q, columns: Sequence[ColumnElement[Any] | Mapped[Any]], request: PageRequest, *, descending: bool = False
+) -> Q:
+    """Orders the query by the key columns (columns, or model attributes as `col()` gives them)
+    and starts it after the request's key; fetches one row more than the page so `Page.of`
+    knows whether another page follows."""
+    elements: list[ColumnElement[Any]] = [
+        column.expression if isinstance(column, QueryableAttribute) else cast(ColumnElement[Any], column)
+        for column in columns
+    ]
     q: Any = query
     if request.after_key:
-        if len(request.after_key) != len(columns) or not all(
-            _fits(column, value) for column, value in zip(columns, request.after_key, strict=True)
+        if len(request.after_key) != len(elements) or not all(
+            _fits(column, value) for column, value in zip(elements, request.after_key, strict=True)
         ):
             raise InvalidArgument.field("page_token", "is not a token this API issued")
-        current = tuple_(*columns)
+        current = tuple_(*elements)
         after = tuple_(*request.after_key)
         q = q.where(current < after if descending else current > after)
-    ordering = [column.desc() if descending else column.asc() for column in columns]
+    ordering = [column.desc() if descending else column.asc() for column in elements]
     result: Q = q.order_by(*ordering).limit(request.size + 1)
     return result
 
