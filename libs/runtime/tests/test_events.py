@@ -6,18 +6,24 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import nats as nats_client
 import pytest
+from google.protobuf.message import Message
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
 from o2o.events.v1 import identity_events_pb2 as events
+from o2o.events.v1 import receipts_events_pb2 as receipts_events
+from o2o.identity.v1 import identity_pb2
 from o2o_runtime.db import Database
 from o2o_runtime.events import (
     Broker,
     EventConsumer,
+    EventHandler,
     InboxEvent,
     OutboxEvent,
     OutboxRelay,
@@ -35,7 +41,7 @@ from o2o_runtime.testing.waiting import eventually
 from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -515,3 +521,181 @@ async def test_consumer_run_skips_events_it_does_not_handle(any_db: Database, br
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
     await eventually(drained, timeout_s=5, what="both messages to be acknowledged")
+
+
+# ---- typed subscriptions ------------------------------------------------------------------
+
+
+async def ignore(uow: UnitOfWork[AsyncSession], payload: Message, envelope: envelope_pb2.Envelope) -> None:
+    return None
+
+
+def declaration_error(producer: str, handlers: list[EventHandler[AsyncSession]], events_of: str = "") -> str:
+    units: UnitsOfWork[AsyncSession] = UnitsOfWork(Database("sqlite+aiosqlite://"), CONSUMER, lambda s: s)
+    with pytest.raises(ValueError, match=r".") as error:
+        Subscription(producer, units, handlers, events_of=events_of)
+    return str(error.value)
+
+
+def test_a_subscription_to_the_events_a_producer_publishes_is_accepted() -> None:
+    units: UnitsOfWork[AsyncSession] = UnitsOfWork(Database("sqlite+aiosqlite://"), CONSUMER, lambda s: s)
+    subscription = Subscription(
+        "identity", units, [on(events.MemberRegistered, ignore), on(events.MemberErased, ignore)]
+    )
+    assert [h.event_type for h in subscription.handlers] == ["MemberRegistered", "MemberErased"]
+    handler = subscription.handler_for("MemberErased")
+    assert handler is not None
+    assert handler.payload_type is events.MemberErased
+    assert subscription.handler_for("ReceiptIssued") is None
+
+
+def test_a_payload_of_another_producer_is_refused_when_declared() -> None:
+    message = declaration_error(
+        "identity", [on(events.MemberRegistered, ignore), on(receipts_events.ReceiptIssued, ignore)]
+    )
+    assert "o2o.events.v1.ReceiptIssued" in message
+    assert "identity" in message
+    assert "identity_events.proto" in message
+
+
+def test_a_message_that_is_no_event_is_refused_when_declared() -> None:
+    for payload_type in (identity_pb2.Member, envelope_pb2.Envelope):
+        message = declaration_error("identity", [on(payload_type, ignore)])
+        assert payload_type.DESCRIPTOR.full_name in message
+
+
+def test_an_unknown_producer_is_refused_when_declared() -> None:
+    message = declaration_error("payments", [on(events.MemberRegistered, ignore)])
+    assert "unknown event producer 'payments'" in message
+    assert "identity" in message  # the known ones are listed
+    # A stream under another name must say whose events it carries, and that must be known.
+    assert "'payments'" in declaration_error("mirror", [on(events.MemberRegistered, ignore)], events_of="payments")
+    assert "'t1234'" in declaration_error("t1234", [on(events.MemberRegistered, ignore)])
+
+
+def test_a_type_handled_twice_is_refused_when_declared() -> None:
+    message = declaration_error("identity", [on(events.MemberRegistered, ignore), on(events.MemberRegistered, ignore)])
+    assert "MemberRegistered is handled twice" in message
+
+
+def test_a_subscription_without_handlers_is_refused_when_declared() -> None:
+    message = declaration_error("identity", [])
+    assert "at least one event type" in message
+
+
+# ---- the consumer, a batch at a time --------------------------------------------------------
+
+
+async def publish_raw(js: JetStreamContext, producer: str, data: bytes, *, with_message_id: bool = True) -> None:
+    """As the relay publishes; without the message id JetStream keeps every copy."""
+    envelope = envelope_pb2.Envelope.FromString(data)
+    headers = {"Nats-Msg-Id": envelope.event_id} if with_message_id else None
+    await js.publish(subject_for(producer, envelope.type), data, headers=headers)
+
+
+def inbox_statements(database: Database) -> list[bool]:
+    """Each INSERT into the inbox as the database receives it: whether it ran as executemany."""
+    statements: list[bool] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, _params: object, _context: object, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOX_EVENT"):
+            statements.append(many)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    return statements
+
+
+def batches_of(consumer: EventConsumer) -> list[int]:
+    """The size of each batch the consumer fetched and handled."""
+    sizes: list[int] = []
+    handle = consumer._handle_messages
+
+    async def counted(messages: Sequence[Msg]) -> None:
+        sizes.append(len(messages))
+        await handle(messages)
+
+    consumer._handle_messages = counted  # type: ignore[method-assign]
+    return sizes
+
+
+async def drained(js: JetStreamContext, producer: str, consumer: EventConsumer) -> bool:
+    """Whether the durable consumer exists and has every message of the stream acknowledged."""
+    try:
+        info = await js.consumer_info(stream_name(producer), consumer.durable)
+    except NotFoundError:
+        return False  # the consumer loop has not created it yet
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def test_run_applies_many_events_once_each_a_batch_per_transaction(
+    any_db: Database, broker: Broker, producer: str
+) -> None:
+    js = await broker.jetstream()
+    await ensure_stream(js, producer)
+    sent = [envelope_bytes(producer, events.MemberRegistered(member_id=f"m-{i}")) for i in range(600)]
+    for data in sent:
+        await publish_raw(js, producer, data)
+    # The same envelopes again, without a message id: the stream stores them a second time.
+    for data in sent[::10]:
+        await publish_raw(js, producer, data, with_message_id=False)
+    assert await stream_count(js, producer) == 660
+
+    consumer = consumer_of(producer, any_db, broker)
+    batches = batches_of(consumer)
+    statements = inbox_statements(any_db)
+    async with running(consumer.run):
+        await eventually(lambda: drained(js, producer, consumer), timeout_s=30, what="the stream to be consumed")
+    expected = sorted((envelope_pb2.Envelope.FromString(d).event_id, f"m-{i}") for i, d in enumerate(sent))
+    assert sorted(await effects(any_db)) == expected
+    assert len(await inbox(any_db)) == 600
+    assert sum(batches) == 660
+    assert max(batches) <= EventConsumer.FETCH
+    # One inbox statement per batch, whatever its size (a single statement, not executemany).
+    assert len(statements) == len(batches) < 10
+    assert not any(statements)
+
+
+async def test_a_failing_event_does_not_hold_back_its_batch(any_db: Database, broker: Broker, producer: str) -> None:
+    js = await broker.jetstream()
+    await ensure_stream(js, producer)
+    sent = [envelope_bytes(producer, events.MemberRegistered(member_id=f"m-{i}")) for i in range(40)]
+    ids = [envelope_pb2.Envelope.FromString(data).event_id for data in sent]
+    bad = ids[17]
+    failing = True
+    calls: list[str] = []
+
+    async def fails_for_now(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
+        await record_effect(uow, payload, envelope)
+        if envelope.event_id == bad:
+            calls.append(bad)
+            if failing:
+                raise Boom("this event fails after writing, until the test lets it through")
+
+    for data in sent:
+        await publish_raw(js, producer, data)
+    consumer = consumer_of(producer, any_db, broker, fails_for_now)
+    batches = batches_of(consumer)
+    async with running(consumer.run):
+
+        async def the_others_applied() -> list[tuple[str, str]]:
+            applied = await effects(any_db)
+            return applied if len(applied) >= len(sent) - 1 else []
+
+        applied = await eventually(the_others_applied, timeout_s=20, what="the rest of the batch to be applied")
+        # The 39 others went in on the first delivery; the failed one waits for its redelivery.
+        assert {event_id for event_id, _ in applied} == set(ids) - {bad}
+        failing = False
+
+        async def all_applied() -> bool:
+            return len(await effects(any_db)) >= len(sent)
+
+        await eventually(all_applied, timeout_s=20, what="the failed event to be redelivered and applied")
+        await eventually(lambda: drained(js, producer, consumer), timeout_s=10, what="every message to be acked")
+    # All 40 came in one batch, so the failure was inside it; the event was redelivered at least once.
+    assert batches[0] == 40
+    assert len(batches) >= 2
+    assert len(calls) >= 3  # in the batch, alone, and again on redelivery
+    assert sorted(await effects(any_db)) == sorted(zip(ids, (f"m-{i}" for i in range(40)), strict=True))
+    assert len(await inbox(any_db)) == 40
