@@ -397,6 +397,9 @@ class EventConsumer:
 
     FETCH = 256
     MAX_DELIVER = 20
+    # How long the broker waits for an ack before redelivering: what a crashed consumer's
+    # unfinished batch waits before a replica applies it.
+    ACK_WAIT_S = 30.0
 
     def __init__(self, consumer: str, subscription: Subscription[Any], broker: Broker) -> None:
         self.consumer = consumer
@@ -418,7 +421,7 @@ class EventConsumer:
                 durable_name=self.durable,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
-                ack_wait=30,
+                ack_wait=self.ACK_WAIT_S,
                 max_deliver=self.MAX_DELIVER,
                 max_ack_pending=self.FETCH * 4,
             ),
