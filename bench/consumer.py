@@ -13,18 +13,19 @@ from typing import Any
 
 import nats
 import uvloop
-from google.protobuf.message import Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from o2o.events.v1 import envelope_pb2, identity_events_pb2
 from o2o_runtime.db import Database
-from o2o_runtime.events import Broker, EventConsumer, InboxEvent, Subscription, stream_name
+from o2o_runtime.events import Broker, EventConsumer, InboxEvent, Subscription, on, stream_name
+from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-# A producer of its own, so the benchmark's stream is nobody else's.
+# A stream of its own, so the benchmark's events are nobody else's; it carries identity's
+# MemberErased events (the smallest payload there is).
 PRODUCER = "bench"
+EVENTS_OF = "identity"
 EVENT_TYPE = "MemberErased"
-FETCH = 64
 
 
 class ConsumedEvent(SQLModel, table=True):
@@ -62,15 +63,17 @@ class Drain:
         return {"events": self.handled, "seconds": round(seconds, 3), "per_s": round(self.handled / seconds, 1)}
 
 
-def subscription(drain: Drain) -> Subscription:
+def subscription(database: Database, drain: Drain) -> Subscription[AsyncSession]:
     """The one place that knows how the runtime's subscriptions are built."""
+    units = UnitsOfWork(database, PRODUCER, lambda session: session)
 
-    async def handle(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
-        assert isinstance(payload, identity_events_pb2.MemberErased)
-        session.add(ConsumedEvent(event_id=envelope.event_id, member_id=payload.member_id))
+    async def handle(
+        uow: UnitOfWork[AsyncSession], payload: identity_events_pb2.MemberErased, envelope: envelope_pb2.Envelope
+    ) -> None:
+        uow.session.add(ConsumedEvent(event_id=envelope.event_id, member_id=payload.member_id))
         drain.seen()
 
-    return Subscription(PRODUCER, {EVENT_TYPE: (identity_events_pb2.MemberErased, handle)})
+    return Subscription(PRODUCER, units, [on(identity_events_pb2.MemberErased, handle)], events_of=EVENTS_OF)
 
 
 async def _until_drained(drain: Drain, worker: asyncio.Task[None], timeout_s: float) -> None:
@@ -96,7 +99,7 @@ async def through_runtime(
     broker = Broker(nats_url)
     stop = asyncio.Event()
     connecting = asyncio.create_task(broker.connect(stop))
-    running = asyncio.create_task(EventConsumer(consumer, subscription(drain), database, broker).run(stop))
+    running = asyncio.create_task(EventConsumer(consumer, subscription(database, drain), broker).run(stop))
     try:
         await _until_drained(drain, running, timeout_s)
     finally:
@@ -108,7 +111,7 @@ async def through_runtime(
 
 
 async def bare(nats_url: str, consumer: str, events: int, timeout_s: float) -> dict[str, Any]:
-    """The ceiling: the same pull consumer settings and batch, acking each message, no database."""
+    """The ceiling: the runtime's pull consumer settings and batch size, no database."""
     connection = await nats.connect(nats_url)
     drain = Drain(events)
     try:
@@ -126,13 +129,13 @@ async def bare(nats_url: str, consumer: str, events: int, timeout_s: float) -> d
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {drain.handled} of {events} events pulled within {timeout_s:.0f} s")
             try:
-                messages = await pulled.fetch(FETCH, timeout=1)
+                messages = await pulled.fetch(EventConsumer.FETCH, timeout=1)
             except TimeoutError:
                 continue
             for message in messages:
                 envelope_pb2.Envelope.FromString(message.data)
-                await message.ack()
                 drain.seen()
+            await asyncio.gather(*(message.ack() for message in messages))
         drain.committed()
         await pulled.unsubscribe()
     finally:
