@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from o2o_runtime.settings import SettingsError
@@ -18,7 +19,9 @@ BENCHMARKS = ("identity", "receipts", "events", "gateway")
 
 
 def main(argv: Sequence[str]) -> int:
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console(log_path=False) if sys.stdout.isatty() else Console(log_path=False, width=160)
+    # Said by embedded PostgreSQL on every start on a machine without a login session; harmless.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     unknown = [name for name in argv if name not in BENCHMARKS]
     if unknown:
         console.print(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")

@@ -323,7 +323,7 @@ async def register_stores(identity_dsn: str, history: History) -> None:
         await connection.close()
 
 
-def as_dict(history: History) -> dict[str, Any]:
+def summary(history: History) -> dict[str, Any]:
     return {
         "receipts_seeded": history.receipts_seeded,
         "stores": len(history.stores),

@@ -134,7 +134,7 @@ async def run(progress: Progress) -> Outcome:
                         seeded_now = False
                     outcome = await _measure(platform, cluster, history, echo, progress)
                     outcome.details["history"] = {
-                        **cache.as_dict(history),
+                        **cache.summary(history),
                         "seeded_this_run": seeded_now,
                         "receipts_stored": await cache.receipts_stored(cluster),
                     }

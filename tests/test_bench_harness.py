@@ -1,17 +1,20 @@
 """The benchmark harness's own method, without servers: the order rounds run in, per-round
-ratios, medians with their spread, targets, the rows of the final table, its settings."""
+ratios, medians with their spread, targets, the rows of the final table, its settings, the
+key of the seeded-history cache."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import pytest
 from o2o_runtime.settings import SettingsError
 from rich.console import Console
 
+from bench.history import History, SeededStore, cache_key
 from bench.report import summary_table
 from bench.rounds import (
     BenchSettings,
@@ -232,3 +235,17 @@ def test_values_are_printed_in_their_unit() -> None:
     assert format_value(4.26, "%") == "4.3%"
     assert format_value(12345.6, "/s") == "12,346/s"
     assert format_value(math.nan, "ms") == "n/a"
+
+
+def test_the_history_cache_is_keyed_by_its_size_and_survives_a_round_trip() -> None:
+    assert cache_key(10_000) != cache_key(1_000_000)
+    assert cache_key(10_000) == cache_key(10_000)
+    history = History(
+        key=cache_key(10_000),
+        receipts_seeded=10_000,
+        stores=[SeededStore("0190a1b2-0000-7000-8000-000000000001", "H-00")],
+        days=[date(2026, 12, 1), date(2026, 11, 30)],
+        seeded_at="2026-12-02T10:00:00Z",
+        seed_seconds=3.8,
+    )
+    assert History.from_json(history.to_json()) == history
