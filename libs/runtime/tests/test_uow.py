@@ -60,9 +60,11 @@ async def test_a_unit_commits_its_rows_and_events_together(new_database: NewData
     async with uow() as unit:
         unit.repo.add("m-1", "Li Na")
         emitted = unit.emit(events.MemberRegistered(member_id="m-1"), key="m-1")
-        # Not visible to others before the unit ends.
+        await unit.session.flush()
+        # Written, but not visible to others before the unit ends.
         async with uow.read() as repo:
             assert await repo.all() == []
+        assert await outbox(uow.database) == []
     assert unit.emitted == [emitted]
     async with uow.read() as repo:
         assert await repo.all() == ["m-1"]
