@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from o2o_runtime import metrics
 from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, inject_context
@@ -240,6 +241,7 @@ class OutboxRelay:
     ) -> None:
         """One UPDATE for every row sent (not one per row), and the failed row's error."""
         sent = [row.event_id for row in rows if row.published_at is not None]
+        metrics.outbox_published(self.producer, rows)
         # The rows were changed in memory; the bulk statements below are what is written.
         for row in rows:
             if row in session:
@@ -354,9 +356,11 @@ class EventConsumer:
                     await _sleep(stop, 1.0)
                     continue
                 for message in messages:
+                    metrics.event_delivered(self.durable, message.metadata.num_delivered if message.metadata else 1)
                     try:
                         await self.handle(message.data)
                     except Exception:
+                        metrics.event_failed(self.durable)
                         attempt = message.metadata.num_delivered if message.metadata else 1
                         log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
                         await message.nak(delay=min(2.0**attempt, 60.0))
@@ -402,6 +406,7 @@ class EventConsumer:
             except _AlreadyHandled:
                 # The effect happened in an earlier delivery; nothing was written now.
                 return False
+        metrics.event_handled(self.durable, envelope.occurred_at)
         return True
 
 

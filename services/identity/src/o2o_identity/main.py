@@ -32,6 +32,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="identity",
     default_port=50051,
+    default_metrics_port=9410,
     settings_type=IdentitySettings,
     migrations="o2o_identity:migrations",
     mount=mount,
