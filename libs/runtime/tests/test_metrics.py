@@ -88,6 +88,7 @@ async def test_an_event_moves_the_outbox_and_the_consumer_figures(platform: Plat
         return now if moved else None
 
     consumer_after = await eventually(handled, 20, "receipts to handle the erasure")
+    assert consumer_after is not None
     outbox_after = await scrape(identity.metrics_url())
 
     assert outbox_after.value("o2o_outbox_published_total", **producer) > outbox_before.value(
@@ -112,6 +113,7 @@ async def test_the_backlog_and_the_database_pool_are_reported(platform: Platform
         return scraped if scraped.label_values("o2o_outbox_pending", "o2o_producer") else None
 
     scraped = await eventually(reported, 20, "the first backlog count")
+    assert scraped is not None
     assert scraped.value("o2o_outbox_pending", o2o_producer="identity") >= 0
     states = scraped.label_values("db_client_connection_count", "db_client_connection_state")
     assert states == {"used", "idle"}
