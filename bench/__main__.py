@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["identity", "receipts", "gateway"]
+BENCHMARKS = ["identity", "receipts", "gateway", "metrics_overhead"]
 
 
 def main() -> None:

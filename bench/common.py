@@ -65,6 +65,7 @@ def load(
     concurrency: int = CONCURRENCY,
     duration_s: float = DURATION_S,
     unique_field: str = "",
+    warmup_s: float | None = None,
 ) -> dict[str, Any]:
     """Runs the load generator in its own process and returns its figures."""
     command = [
@@ -86,8 +87,16 @@ def load(
         command += ["--token", token]
     if unique_field:
         command += ["--unique-field", unique_field]
+    if warmup_s is not None:
+        command += ["--warmup", str(warmup_s)]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=RESULTS.parent.parent)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def http_load(
