@@ -4,7 +4,6 @@ and status, never by raw path."""
 from __future__ import annotations
 
 import httpx
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.metrics import Scrape, scrape

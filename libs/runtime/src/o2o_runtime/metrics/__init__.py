@@ -13,7 +13,7 @@ OpenTelemetry's semantic conventions where one exists (`rpc.server.call.duration
 """
 
 from o2o_runtime.metrics.database import observe_pool
-from o2o_runtime.metrics.events import event_delivered, event_failed, event_handled, outbox_pending, outbox_published
+from o2o_runtime.metrics.events import event_failed, events_delivered, events_handled, outbox_pending, outbox_published
 from o2o_runtime.metrics.http import HttpMetrics
 from o2o_runtime.metrics.rpc import MethodMetrics, RpcMetrics
 from o2o_runtime.metrics.setup import configure_metrics, otlp_configured, shutdown_metrics
@@ -23,9 +23,9 @@ __all__ = [
     "MethodMetrics",
     "RpcMetrics",
     "configure_metrics",
-    "event_delivered",
     "event_failed",
-    "event_handled",
+    "events_delivered",
+    "events_handled",
     "observe_pool",
     "otlp_configured",
     "outbox_pending",

@@ -6,11 +6,12 @@ command line), every call here returns at once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from nats.aio.msg import Msg
+from o2o.events.v1 import envelope_pb2
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 
 from o2o_runtime.timeutil import as_utc
@@ -110,21 +111,29 @@ def outbox_pending(producer: str, count: int) -> None:
         _instruments.pending[producer] = count
 
 
-def event_delivered(consumer: str, num_delivered: int) -> None:
-    """Counts redeliveries: JetStream delivers again what was not acknowledged in time."""
-    if _instruments is not None and num_delivered > 1:
-        _instruments.redelivered.add(1, _instruments.consumer(consumer))
-
-
-def event_handled(consumer: str, occurred_at: Timestamp) -> None:
+def events_delivered(consumer: str, messages: Iterable[Msg]) -> None:
+    """Counts redeliveries in a fetched batch: JetStream delivers again what was not
+    acknowledged in time or was refused (a failed handler)."""
     instruments = _instruments
     if instruments is None:
         return
+    again = sum(1 for message in messages if message.metadata is not None and message.metadata.num_delivered > 1)
+    if again:
+        instruments.redelivered.add(again, instruments.consumer(consumer))
+
+
+def events_handled(consumer: str, envelopes: Sequence[envelope_pb2.Envelope]) -> None:
+    """Counts the events a unit of work applied, and how long after its occurrence each was."""
+    instruments = _instruments
+    if instruments is None or not envelopes:
+        return
     attributes = instruments.consumer(consumer)
-    instruments.handled.add(1, attributes)
-    if occurred_at.seconds:
-        lag = time.time() - (occurred_at.seconds + occurred_at.nanos / 1e9)
-        instruments.lag.record(max(lag, 0.0), attributes)
+    instruments.handled.add(len(envelopes), attributes)
+    now = time.time()
+    for envelope in envelopes:
+        occurred = envelope.occurred_at
+        if occurred.seconds:
+            instruments.lag.record(max(now - (occurred.seconds + occurred.nanos / 1e9), 0.0), attributes)
 
 
 def event_failed(consumer: str) -> None:
