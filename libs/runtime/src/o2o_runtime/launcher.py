@@ -18,6 +18,9 @@ from o2o_runtime import localenv, registry
 
 NATS_PORT = 4222
 GATEWAY_PORT = 8080
+# Metrics ports: 94x0 with x the service's place (identity 9410 ... webhooks 9460), 9480 for the
+# gateway (8080); worker k of a service run with several adds k. See docs/decisions.md.
+GATEWAY_METRICS_PORT = 9480
 PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055, "webhooks": 50056}
 HEALTH_TIMEOUT_S = 60.0
 
@@ -91,6 +94,10 @@ def wait_port(host: str, port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")
 
 
+def _metrics_note(port: str) -> str:
+    return f"  (metrics: http://127.0.0.1:{port}/metrics)" if port not in ("", "0") else ""
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -134,16 +141,20 @@ def launch(data_dir: Path) -> int:
         for name in names:
             port = PORTS.get(name, 50060 + len(rows))
             env[f"{name.upper()}_GRPC_PORT"] = str(port)
+            metrics = env.get(f"{name.upper()}_METRICS_PORT") or str(registry.definition(name).default_metrics_port)
             process = start(name, [sys.executable, "-m", "o2o_runtime.cli", "serve", name])
             wait_serving(f"127.0.0.1:{port}", process=process)
-            rows.append((name, f"grpc://127.0.0.1:{port}"))
+            rows.append((name, f"grpc://127.0.0.1:{port}" + _metrics_note(metrics)))
         if gateway_installed():
             env["GATEWAY_UPSTREAMS"] = ",".join(f"{n}=127.0.0.1:{env[f'{n.upper()}_GRPC_PORT']}" for n in names)
             env.setdefault("GATEWAY_HTTP_PORT", str(GATEWAY_PORT))
+            env.setdefault("GATEWAY_METRICS_PORT", str(GATEWAY_METRICS_PORT))
             gateway = start("gateway", [sys.executable, "-m", "o2o_runtime.cli", "gateway"])
             base = f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}"
             wait_ready(f"{base}/readyz", process=gateway)
-            rows.append(("gateway (HTTP)", f"{base}  (API docs: {base}/docs)"))
+            rows.append(
+                ("gateway (HTTP)", f"{base}  (API docs: {base}/docs)" + _metrics_note(env["GATEWAY_METRICS_PORT"]))
+            )
         print(f"\nO2O platform is up (logs in {logs}):")
         for name, where in rows:
             print(f"  {name:<18} {where}")
