@@ -17,30 +17,10 @@ from o2o.identity.v1 import identity_pb2 as pb
 from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime.testing.metrics import scrape
 from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.servers import ServiceProcess
+from o2o_runtime.testing.servers import ServiceProcess, process_alive
 from o2o_runtime.testing.waiting import eventually
 
 REQUESTS = "o2o_rpc_server_requests_total"
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue  # the process ended while we looked
-        if int(fields.get("PPid", "0").strip()) == pid:
-            found.append(int(status.parent.name))
-    return sorted(found)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -57,7 +37,7 @@ async def workers(platform: Platform) -> AsyncIterator[ServiceProcess]:
 
 async def test_two_workers_share_the_port_answer_calls_and_stop_on_sigterm(workers: ServiceProcess) -> None:
     assert workers.process is not None
-    children = children_of(workers.process.pid)
+    children = workers.worker_pids()
     assert len(children) == 2, "the parent runs two workers and serves nothing itself"
 
     async def requests() -> float | None:
@@ -82,17 +62,17 @@ async def test_two_workers_share_the_port_answer_calls_and_stop_on_sigterm(worke
 
     code = await asyncio.to_thread(workers.terminate)
     assert code == 0
-    assert not [pid for pid in children if alive(pid)], "a worker outlived the parent"
+    assert not [pid for pid in children if process_alive(pid)], "a worker outlived the parent"
     assert "Traceback" not in workers.log_tail(200)
 
 
 async def test_a_worker_that_dies_stops_the_service_with_an_error(workers: ServiceProcess) -> None:
     assert workers.process is not None
-    first, second = children_of(workers.process.pid)
+    first, second = workers.worker_pids()
     os.kill(first, signal.SIGKILL)
     code = await asyncio.to_thread(workers.process.wait, 30)
     assert code != 0, "Kubernetes restarts a pod whose process exits non-zero"
-    assert not alive(second), "the surviving worker was stopped with the parent"
+    assert not process_alive(second), "the surviving worker was stopped with the parent"
     assert "worker exited unexpectedly" in workers.log_tail(200)
 
 

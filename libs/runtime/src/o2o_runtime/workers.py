@@ -99,4 +99,6 @@ def supervise(count: int, grace_s: float) -> int:
             child.wait()
     codes = [child.returncode for child in children]
     log.info("workers stopped", extra={"exit_codes": codes})
-    return 1 if failed or any(codes) else 0
+    # Some servers (uvicorn) stop gracefully and then re-raise the signal they were sent.
+    clean = {0, -signal.SIGTERM, -signal.SIGINT}
+    return 1 if failed or any(code not in clean for code in codes) else 0

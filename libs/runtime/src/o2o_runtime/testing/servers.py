@@ -37,6 +37,14 @@ def free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports found")
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class NatsServer:
     def __init__(self, store_dir: Path, log_path: Path) -> None:
         self.store_dir = store_dir
@@ -114,6 +122,20 @@ class ServiceProcess:
 
     def metrics_url(self, worker: int = 0) -> str:
         return f"http://127.0.0.1:{self.metrics_port + worker}/metrics"
+
+    def worker_pids(self) -> list[int]:
+        """The processes this one started: its workers when `workers` > 1 (Linux /proc)."""
+        assert self.process is not None
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:
+                continue  # it ended while we looked
+            parent = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("PPid:")), "0")
+            if int(parent) == self.process.pid:
+                found.append(int(status.parent.name))
+        return sorted(found)
 
     def migrate(self) -> None:
         subprocess.run(
