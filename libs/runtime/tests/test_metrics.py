@@ -3,14 +3,20 @@ latencies from the interceptor, outbox and consumer figures, the database pool."
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import grpc
 import pytest
 from o2o.identity.v1 import identity_pb2 as pb
+from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.metrics import Scrape, scrape
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.servers import ServiceProcess
 from o2o_runtime.testing.waiting import eventually
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 IDENTITY_SERVICE = "o2o.identity.v1.IdentityService"
 OK = str(grpc.StatusCode.OK.value[0])
@@ -120,3 +126,73 @@ async def test_the_backlog_and_the_database_pool_are_reported(platform: Platform
     pool = {"db_client_connection_pool_name": "identity"}
     # The pool holds at least the connection that served the call (idle again now, or in use).
     assert scraped.value("db_client_connection_count", **pool) >= 1
+
+
+class Collector(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """An OTLP metrics receiver in the test process: what a collector would be sent."""
+
+    def __init__(self) -> None:
+        self.received: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+
+    async def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, _context: Any
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        self.received.append(request)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    def call_counts(self, method: str) -> list[int]:
+        """The exported counts of rpc.server.call.duration for one method, oldest first."""
+        counts = []
+        for request in self.received:
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        if metric.name != "rpc.server.call.duration":
+                            continue
+                        for point in metric.histogram.data_points:
+                            attributes = {a.key: a.value.string_value for a in point.attributes}
+                            if attributes.get("rpc.method") == method:
+                                counts.append(int(point.count))
+        return counts
+
+
+async def test_metrics_are_exported_over_otlp_when_the_standard_variable_is_set(platform: Platform) -> None:
+    if platform.backend != "sqlite":
+        pytest.skip("the export does not depend on the database: one backend is enough")
+    collector = Collector()
+    server = grpc.aio.server()
+    # The generated registration function carries no annotations.
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    env = {
+        **platform.env,
+        "IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{platform.workdir / 'identity-otlp.db'}",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+    }
+    identity = ServiceProcess("identity", env, platform.workdir / "identity-otlp.log")
+    try:
+        await asyncio.to_thread(identity.migrate)
+        await asyncio.to_thread(identity.start)
+        async with grpc.aio.insecure_channel(identity.address) as channel:
+            stub = identity_pb2_grpc.IdentityServiceStub(channel)
+            for _ in range(2):
+                await stub.GetJwks(pb.GetJwksRequest(), timeout=5)
+
+        async def exported() -> bool:
+            counts = collector.call_counts("GetJwks")
+            return bool(counts) and counts[-1] >= 2
+
+        await eventually(exported, 20, "the OTLP export of the calls")
+        names = {
+            a.value.string_value
+            for r in collector.received
+            for resource in r.resource_metrics
+            for a in resource.resource.attributes
+            if a.key == "service.name"
+        }
+        assert names == {"o2o-identity"}
+    finally:
+        identity.stop()
+        await server.stop(None)
