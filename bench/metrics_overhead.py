@@ -1,12 +1,11 @@
-"""What metrics cost a call: a no-op RPC (GetJwks) served by identity with metrics on and with
-metrics off, and the recording path alone (what the interceptor adds to every call) timed
-in-process with the production readers.
+"""What metrics cost a call: a no-op RPC (GetJwks) served by identity with metrics on and by a
+replica with metrics off, on PostgreSQL, and the recording path alone (what the interceptor
+adds to every call) timed in-process with the production reader.
 
-`python -m bench metrics_overhead`; BENCH_DURATION_S shortens each load."""
+`python -m bench metrics_overhead`."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -17,14 +16,16 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from prometheus_client import CollectorRegistry
 
-from bench.common import CONCURRENCY, cpu_seconds, load, postgres_platform, record
+from bench.common import Outcome, cpu_seconds, load, postgres_platform, replica, settings
+from bench.rounds import Figure, Progress, Target, column, interleave
 
-ADDED_COST_TARGET_PCT = 5.0
+NAME = "metrics_overhead"
+ADDED_CPU = Target("<=", 5.0, "%")
 OK = grpc.StatusCode.OK.value[0]
 
 
-def recording_cost_us(calls: int = 200_000) -> dict[str, float]:
-    """Microseconds the interceptor spends per call on metrics: the clock read twice, the
+def recording_cost_us(calls: int) -> float:
+    """Microseconds of CPU the interceptor spends per call on metrics: the clock read twice, the
     request tally and one histogram measurement, with the reader the services use."""
     reader = PrometheusMetricReader(scope_info_enabled=False, registry=CollectorRegistry())
     provider = MeterProvider(metric_readers=[reader], exemplar_filter=AlwaysOffExemplarFilter())
@@ -37,62 +38,49 @@ def recording_cost_us(calls: int = 200_000) -> dict[str, float]:
         record_call(OK, clock() - begun)
     per_call = (time.process_time() - started) / calls
     provider.shutdown()
-    return {"recording_us_per_call": round(per_call * 1e6, 2)}
+    return per_call * 1e6
 
 
-def _measure(process: ServiceProcess) -> dict[str, Any]:
-    """One load on the server, with the CPU time the server spent per call it served. No warm-up
-    window, so that every call the server spent CPU on is counted."""
+async def _served(process: ServiceProcess) -> dict[str, Any]:
+    """One load, and the server's CPU time (user + system) per call it served. No warm-up, so
+    that every call the server spent CPU on is counted."""
     assert process.process is not None
     before = cpu_seconds(process.process.pid)
-    figures = load(process.address, "IdentityService/GetJwks", warmup_s=0)
+    figures = await load(process.address, "IdentityService/GetJwks", warmup_s=0)
     spent = cpu_seconds(process.process.pid) - before
-    return {**figures, "server_cpu_us_per_call": round(spent / max(1, figures["requests"]) * 1e6, 1)}
+    return {**figures, "cpu_us_per_call": spent / max(1, figures["requests"]) * 1e6}
 
 
-async def run() -> dict[str, Any]:
+async def run(progress: Progress) -> Outcome:
+    bench = settings()
     async with postgres_platform() as platform:
         on = platform.service("identity")
-        # The same service on the same database with metrics switched off.
-        off = ServiceProcess("identity", {**on.env}, platform.workdir / "identity-off.log")
-        off.env["IDENTITY_METRICS_PORT"] = "0"
-        await asyncio.to_thread(off.start)
-        try:
-            rounds: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-            # Alternated, so that a neighbour's load on the machine falls on both alike.
-            for _ in range(2):
-                for name, process in (("off", off), ("on", on)):
-                    rounds[name].append(_measure(process))
-        finally:
-            off.stop()
+        off = replica(platform, "identity", "metrics-off", {"IDENTITY_METRICS_PORT": "0"})
+        steps = [("metrics_off", lambda: _served(off)), ("metrics_on", lambda: _served(on))]
+        rounds = await interleave(steps, bench.rounds, progress.step)
+    recording = [recording_cost_us(20_000 if bench.quick else 200_000) for _ in range(bench.rounds)]
 
-    cpu_us = {name: sum(r["server_cpu_us_per_call"] for r in runs) / len(runs) for name, runs in rounds.items()}
-    qps = {name: sum(r["qps"] for r in runs) / len(runs) for name, runs in rounds.items()}
-    added_us = cpu_us["on"] - cpu_us["off"]
-    added_pct = added_us / cpu_us["off"] * 100
-    return record(
-        "metrics_overhead",
-        {
-            "database": "postgresql",
-            "method": "IdentityService/GetJwks (no-op, anonymous)",
-            "concurrency": CONCURRENCY,
-            "metrics_off_qps": round(qps["off"], 1),
-            "metrics_on_qps": round(qps["on"], 1),
-            "metrics_off_server_cpu_us_per_call": round(cpu_us["off"], 1),
-            "metrics_on_server_cpu_us_per_call": round(cpu_us["on"], 1),
-            "added_us_per_call": round(added_us, 1),
-            "added_pct": round(added_pct, 1),
-            "added_target_pct": ADDED_COST_TARGET_PCT,
-            "added_met": added_pct <= ADDED_COST_TARGET_PCT,
-            **recording_cost_us(),
-            "rounds": rounds,
-            "notes": "Added cost is the server process's CPU time (user + system, from /proc) per call "
-            "served, metrics on minus off; throughput is shown too but moves with whatever else "
-            "runs on the two cores. recording_us_per_call is the metrics path alone, in-process, "
-            "with the production reader.",
-        },
-    )
-
-
-def main() -> None:
-    asyncio.run(run())
+    cpu_off, cpu_on = column(rounds, "metrics_off", "cpu_us_per_call"), column(rounds, "metrics_on", "cpu_us_per_call")
+    figures = [
+        Figure(
+            "metrics_overhead.server_cpu",
+            "%",
+            [(with_metrics / without - 1) * 100 for with_metrics, without in zip(cpu_on, cpu_off, strict=True)],
+            ADDED_CPU,
+            {
+                "cpu us/call on": cpu_on,
+                "cpu us/call off": cpu_off,
+                "qps on": column(rounds, "metrics_on", "qps"),
+                "qps off": column(rounds, "metrics_off", "qps"),
+            },
+            note="server CPU (from /proc) per GetJwks served, metrics on vs a replica with metrics off",
+        ),
+        Figure(
+            "metrics_overhead.recording",
+            "us",
+            recording,
+            None,
+            note="the interceptor's metrics path alone, in process CPU time, with the production reader",
+        ),
+    ]
+    return Outcome(NAME, figures, rounds, {"database": "postgresql", "method": "IdentityService/GetJwks"})

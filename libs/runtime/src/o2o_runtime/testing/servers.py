@@ -98,19 +98,21 @@ class ServiceProcess:
     """One service, run exactly as in production: `o2o migrate`, then `o2o serve`.
 
     Each process gets free ports of its own for gRPC and for metrics (one metrics port per
-    worker when `workers` > 1: worker k serves on metrics_port + k)."""
+    worker when it runs several: worker k serves on metrics_port + k), unless `env` switches
+    metrics off (`<NAME>_METRICS_PORT=0`). `workers` defaults to `<NAME>_WORKERS` of `env`, else 1."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+    def __init__(self, name: str, env: dict[str, str], log_path: Path, workers: int | None = None) -> None:
         self.name = name
-        self.port = free_port()
-        self.workers = workers
-        self.metrics_port = free_ports(workers)
         prefix = name.upper()
+        self.port = free_port()
+        self.workers = workers if workers is not None else int(env.get(f"{prefix}_WORKERS", "1"))
+        metrics_off = env.get(f"{prefix}_METRICS_PORT") == "0"
+        self.metrics_port = 0 if metrics_off else free_ports(self.workers)
         self.env = {
             **env,
             f"{prefix}_GRPC_PORT": str(self.port),
             f"{prefix}_METRICS_PORT": str(self.metrics_port),
-            f"{prefix}_WORKERS": str(workers),
+            f"{prefix}_WORKERS": str(self.workers),
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,6 +123,7 @@ class ServiceProcess:
         return f"127.0.0.1:{self.port}"
 
     def metrics_url(self, worker: int = 0) -> str:
+        assert self.metrics_port, "metrics are switched off for this process"
         return f"http://127.0.0.1:{self.metrics_port + worker}/metrics"
 
     def worker_pids(self) -> list[int]:
@@ -196,7 +199,7 @@ class ServiceProcess:
 class GatewayProcess(ServiceProcess):
     """The HTTP gateway (`o2o gateway`), ready once /readyz finds every upstream serving."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int | None = None) -> None:
         super().__init__("gateway", env, log_path, workers)
         self.env = {**self.env, "GATEWAY_HTTP_PORT": str(self.port)}
 
