@@ -37,7 +37,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, inject_context
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
+from o2o_runtime.wellknown import to_timestamp
 
 T = TypeVar("T")
 log = logging.getLogger("o2o.events")

@@ -28,8 +28,9 @@ from o2o_runtime.errors import (
 from o2o_runtime.events import emit
 from o2o_runtime.ids import new_id
 from o2o_runtime.pagination import Page, PageRequest
-from o2o_runtime.timeutil import as_utc, to_timestamp, utcnow
+from o2o_runtime.timeutil import as_utc, utcnow
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 from sqlalchemy.exc import IntegrityError
 
 from o2o_identity import domain
