@@ -18,7 +18,6 @@ from o2o_runtime import localenv, registry
 
 NATS_PORT = 4222
 GATEWAY_PORT = 8080
-PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055, "webhooks": 50056}
 HEALTH_TIMEOUT_S = 60.0
 
 
@@ -127,7 +126,7 @@ def launch(data_dir: Path) -> int:
         subprocess.run([sys.executable, "-m", "o2o_runtime.cli", "migrate", *names], env=env, check=True)
         rows = [("nats (JetStream)", f"nats://127.0.0.1:{NATS_PORT}")]
         for name in names:
-            port = PORTS.get(name, 50060 + len(rows))
+            port = registry.port(name, env)
             env[f"{name.upper()}_GRPC_PORT"] = str(port)
             process = start(name, [sys.executable, "-m", "o2o_runtime.cli", "serve", name])
             wait_serving(f"127.0.0.1:{port}", process=process)
