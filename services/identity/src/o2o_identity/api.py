@@ -145,7 +145,7 @@ def _profile(v: Violations, member: pb.Member, prefix: str, only: frozenset[str]
         phone = domain.normalize_phone(member.phone) if member.phone else None
         if not member.phone:
             v.add(f"{prefix}.phone", "is required")
-        elif len(member.phone) > 32 or phone is None:
+        elif phone is None:
             v.add(f"{prefix}.phone", "must be a valid mobile number in international form, e.g. +8613800138000")
         values["phone"] = phone or ""
     if wanted("email"):
