@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -110,18 +111,34 @@ def set_principal(principal: Principal | None) -> object:
 
 # ---- token verification -------------------------------------------------------------
 
+# No token lives longer (identity's lifetimes are bounded by it), so a revocation need only
+# be remembered that long.
+MAX_TOKEN_LIFETIME = timedelta(days=1)
+
 
 class KeySource(Protocol):
     async def public_jwks(self) -> list[dict[str, str]]: ...
 
 
 class TokenVerifier:
-    """Verifies bearer tokens; caches keys by id and verified tokens until they expire."""
+    """Verifies bearer tokens; caches keys by id and verified tokens until they expire.
+
+    erased_members: ids of members whose tokens are refused although validly signed
+    (o2o_runtime.revocation.ErasedMembers), asked on every call, cached tokens included."""
 
     _REFRESH_MIN_INTERVAL_S = 5.0
     _CACHE_MAX = 10_000
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: float = 5.0,
+        erased_members: Container[str] = frozenset(),
+    ) -> None:
+        self._erased = erased_members
         self._source = keys
         self._issuer = issuer
         self._audience = audience
@@ -144,7 +161,7 @@ class TokenVerifier:
         cached = self._verified.get(token)
         now = time.time()
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return self._unrevoked(cached[1])
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -178,6 +195,11 @@ class TokenVerifier:
         if len(self._verified) >= self._CACHE_MAX:
             self._verified.clear()
         self._verified[token] = (float(claims["exp"]), principal)
+        return self._unrevoked(principal)
+
+    def _unrevoked(self, principal: Principal) -> Principal:
+        if principal.kind is Kind.MEMBER and principal.subject in self._erased:
+            raise Unauthenticated("token revoked: the member was erased")
         return principal
 
 
