@@ -8,7 +8,6 @@ from collections.abc import Awaitable
 
 import grpc
 import httpx
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc

