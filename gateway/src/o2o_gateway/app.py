@@ -3,6 +3,7 @@ plus /openapi.json, /docs, /healthz and /readyz."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -20,8 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from o2o_runtime.auth import KeySource
 from o2o_runtime.clients import IdentityKeys, channel
 from o2o_runtime.errors import DomainError, InvalidArgument, ResourceExhausted
+from o2o_runtime.events import Broker
 from o2o_runtime.ids import new_id
 from o2o_runtime.metrics import HttpMetrics
+from o2o_runtime.revocation import ErasedMembers, ErasureFeed
 from o2o_runtime.telemetry import extract_context, inject_context
 from opentelemetry import trace
 from starlette.applications import Starlette
@@ -112,6 +115,8 @@ class Gateway:
         self._upstreams: Upstreams | None = None
         self._auth: Authenticator | None = None
         self._keys = keys
+        # Members erased lately, whose bearer tokens stop here too (fed while the app runs).
+        self.erased_members = ErasedMembers()
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = metrics or HttpMetrics(None)
         self.document = openapi.document(self.table)
@@ -132,6 +137,7 @@ class Gateway:
                 issuer=self.settings.token_issuer,
                 audience=self.settings.token_audience,
                 api_key_cache_s=self.settings.api_key_cache_s,
+                erased_members=self.erased_members,
             )
         return self._auth
 
@@ -251,7 +257,20 @@ class Gateway:
                 "gateway ready",
                 extra={"routes": len(self.table.routes), "upstreams": sorted(self.settings.upstreams)},
             )
+            stop = asyncio.Event()
+            broker = Broker(self.settings.nats_url)
+            feeds = (
+                [
+                    asyncio.create_task(broker.connect(stop)),
+                    asyncio.create_task(ErasureFeed(self.erased_members, broker).run(stop)),
+                ]
+                if self.settings.events_enabled
+                else []
+            )
             yield
+            stop.set()
+            await asyncio.gather(*feeds, return_exceptions=True)
+            await broker.close()
             if self._upstreams is not None:
                 await self._upstreams.close()
 

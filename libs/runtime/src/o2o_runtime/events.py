@@ -38,8 +38,9 @@ from o2o_runtime import metrics
 from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, inject_context
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new
+from o2o_runtime.wellknown import to_timestamp
 
 if TYPE_CHECKING:
     from o2o_runtime.uow import UnitOfWork, UnitsOfWork

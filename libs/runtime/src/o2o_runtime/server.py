@@ -36,6 +36,7 @@ from o2o_runtime.logs import configure_logging
 from o2o_runtime.metrics import RpcMetrics, configure_metrics, observe_pool, shutdown_metrics
 from o2o_runtime.metrics.outbox import watch_backlog
 from o2o_runtime.metrics.rpc import CANCELLED, INTERNAL, OK, UNKNOWN
+from o2o_runtime.revocation import ErasedMembers, ErasureFeed
 from o2o_runtime.settings import ServiceSettings, SettingsError, load_settings
 from o2o_runtime.telemetry import configure_tracing
 from o2o_runtime.workers import supervise, worker_index
@@ -58,6 +59,8 @@ class Runtime:
     database: Database
     broker: Broker
     stop: asyncio.Event
+    # Members whose tokens this process refuses (fed from identity's MemberErased events).
+    erased_members: ErasedMembers = field(default_factory=ErasedMembers)
 
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
@@ -303,6 +306,7 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
         mounted.key_source or IdentityKeys(settings.identity_address),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
+        erased_members=runtime.erased_members,
     )
 
     server = grpc.aio.server(
@@ -333,6 +337,7 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
     tasks: list[asyncio.Task[None]] = []
     if settings.events_enabled:
         tasks.append(asyncio.create_task(broker.connect(stop)))
+        tasks.append(asyncio.create_task(ErasureFeed(runtime.erased_members, broker).run(stop)))
         if mounted.produces_events:
             relay = OutboxRelay(definition.name, database, broker, settings.outbox_poll_interval_s)
             tasks.append(asyncio.create_task(relay.run(stop)))

@@ -8,8 +8,8 @@ from o2o_runtime.clients import ServiceToken
 from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
-from o2o_runtime.timeutil import from_timestamp
 from o2o_runtime.uow import UnitOfWork, UnitsOfWork
+from o2o_runtime.wellknown import from_timestamp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_receipts.api import ReceiptsApi
