@@ -9,9 +9,10 @@ import httpx
 from google.protobuf.message import Message
 from o2o.events.v1 import envelope_pb2, loyalty_events_pb2, receipts_events_pb2
 from o2o.webhooks.v1 import webhooks_pb2_grpc
-from o2o_runtime.events import Subscription
+from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
+from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_gateway.webhooks.api import WebhooksApi
@@ -20,7 +21,7 @@ from o2o_gateway.webhooks.domain import EventFacts, EventType
 from o2o_gateway.webhooks.policy import webhooks_policy
 from o2o_gateway.webhooks.settings import WebhooksSettings
 
-Handler = Callable[[AsyncSession, Message, envelope_pb2.Envelope], Awaitable[None]]
+Handler = Callable[[UnitOfWork[AsyncSession], Any, envelope_pb2.Envelope], Awaitable[None]]
 
 
 async def mount(runtime: Runtime) -> Mounted:
@@ -32,13 +33,15 @@ async def mount(runtime: Runtime) -> Mounted:
         timeout=settings.delivery_timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
     )
     webhooks = Webhooks(runtime.database, settings, client)
+    # The consumer's unit of work hands the handlers its session; routing builds its own queries.
+    units = UnitsOfWork(runtime.database, "webhooks", lambda session: session)
 
     def routed(event_type: EventType, with_member: bool = True) -> Handler:
-        async def handle(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+        async def handle(uow: UnitOfWork[AsyncSession], payload: Message, envelope: envelope_pb2.Envelope) -> None:
             # Every routed payload names its store, and its member when it has one.
             fields: Any = payload
             facts = EventFacts(event_type, str(fields.store_id), str(fields.member_id) if with_member else "")
-            await webhooks.route(session, facts, payload, envelope)
+            await webhooks.route(uow.session, facts, payload, envelope)
 
         return handle
 
@@ -48,22 +51,14 @@ async def mount(runtime: Runtime) -> Mounted:
         subscriptions=[
             Subscription(
                 "receipts",
-                {
-                    "ReceiptIssued": (receipts_events_pb2.ReceiptIssued, routed(EventType.RECEIPT_ISSUED)),
-                    "ReceiptClaimed": (
-                        receipts_events_pb2.ReceiptClaimed,
-                        routed(EventType.RECEIPT_CLAIMED),
-                    ),
-                    "StoreDayClosed": (
-                        receipts_events_pb2.StoreDayClosed,
-                        routed(EventType.STORE_DAY_CLOSED, with_member=False),
-                    ),
-                },
+                units,
+                [
+                    on(receipts_events_pb2.ReceiptIssued, routed(EventType.RECEIPT_ISSUED)),
+                    on(receipts_events_pb2.ReceiptClaimed, routed(EventType.RECEIPT_CLAIMED)),
+                    on(receipts_events_pb2.StoreDayClosed, routed(EventType.STORE_DAY_CLOSED, with_member=False)),
+                ],
             ),
-            Subscription(
-                "loyalty",
-                {"OfferIssued": (loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))},
-            ),
+            Subscription("loyalty", units, [on(loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))]),
         ],
         background=[periodic(settings.dispatch_interval_s, webhooks.send_due, "send due webhook deliveries")],
         # Webhooks consumes events; it publishes none.
