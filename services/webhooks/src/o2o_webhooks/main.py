@@ -1,4 +1,4 @@
-"""Webhooks' entry point: `o2o serve webhooks`."""
+"""Webhooks' entry point: `python -m o2o_webhooks` (or `o2o serve webhooks`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from o2o_runtime.tasks import periodic
 from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from o2o_gateway.webhooks.api import WebhooksApi
-from o2o_gateway.webhooks.app import USER_AGENT, Webhooks
-from o2o_gateway.webhooks.domain import EventFacts, EventType
-from o2o_gateway.webhooks.policy import webhooks_policy
-from o2o_gateway.webhooks.settings import WebhooksSettings
+from o2o_webhooks.api import WebhooksApi
+from o2o_webhooks.app import USER_AGENT, Webhooks
+from o2o_webhooks.domain import EventFacts, EventType
+from o2o_webhooks.policy import webhooks_policy
+from o2o_webhooks.settings import WebhooksSettings
 
 Handler = Callable[[UnitOfWork[AsyncSession], Any, envelope_pb2.Envelope], Awaitable[None]]
 
@@ -71,7 +71,7 @@ SERVICE = ServiceDefinition(
     name="webhooks",
     default_port=50056,
     settings_type=WebhooksSettings,
-    migrations="o2o_gateway.webhooks:migrations",
+    migrations="o2o_webhooks:migrations",
     mount=mount,
 )
 
