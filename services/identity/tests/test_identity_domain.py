@@ -240,20 +240,22 @@ def test_the_first_associate_stays_advisor_until_a_manager_changes_it() -> None:
     first = staff_principal(Role.ASSOCIATE, A, subject="assoc-1")
     second = staff_principal(Role.ASSOCIATE, A, subject="assoc-2")
     manager = staff_principal(Role.STORE_MANAGER, A, subject="manager-1")
-    assert relations.decide_advisor(first, None, "assoc-1", Role.ASSOCIATE).bind
-    assert not relations.decide_advisor(first, "assoc-1", "assoc-1", Role.ASSOCIATE).bind
-    assert not relations.decide_advisor(second, "assoc-1", "assoc-2", Role.ASSOCIATE).bind
-    assert relations.decide_advisor(manager, "assoc-1", "assoc-2", Role.ASSOCIATE).bind
-    assert relations.decide_advisor(SERVICE, None, "assoc-1", Role.ASSOCIATE).bind
-    assert not relations.decide_advisor(SERVICE, "assoc-1", "assoc-2", Role.ASSOCIATE).bind
+    assert relations.rebinds_advisor(first, None, "assoc-1", Role.ASSOCIATE)
+    assert not relations.rebinds_advisor(first, "assoc-1", "assoc-1", Role.ASSOCIATE)
+    assert not relations.rebinds_advisor(second, "assoc-1", "assoc-2", Role.ASSOCIATE)
+    assert relations.rebinds_advisor(manager, "assoc-1", "assoc-2", Role.ASSOCIATE)
+    assert relations.rebinds_advisor(SERVICE, None, "assoc-1", Role.ASSOCIATE)
+    assert not relations.rebinds_advisor(SERVICE, "assoc-1", "assoc-2", Role.ASSOCIATE)
 
 
 def test_an_associate_binds_only_themself_and_an_advisor_serves_in_stores() -> None:
     with pytest.raises(PermissionDenied):
-        relations.decide_advisor(staff_principal(Role.ASSOCIATE, A, subject="assoc-1"), None, "assoc-2", Role.ASSOCIATE)
+        relations.rebinds_advisor(
+            staff_principal(Role.ASSOCIATE, A, subject="assoc-1"), None, "assoc-2", Role.ASSOCIATE
+        )
     for role in (Role.REGIONAL_MANAGER, Role.OWNER, Role.ADMIN):
         with pytest.raises(FailedPrecondition) as refused:
-            relations.decide_advisor(OWNER, None, "staff-9", role)
+            relations.rebinds_advisor(OWNER, None, "staff-9", role)
         assert refused.value.violation_type == "ADVISOR_ROLE"
 
 

@@ -1,7 +1,9 @@
 """Identity's queries over one session; the unit of work owns the transaction. No rules here.
 
-Lists cost a constant number of statements whatever their length: related rows (a page of
-staff's stores, both members' consents) are read for the whole set in one statement.
+Hot reads that need no unit of work (a member on every GetMember) have their own read model
+over the database's lean read path. Lists cost a constant number of statements whatever
+their length: related rows (a page of staff's stores, both members' consents) are read for
+the whole set in one statement.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 
+from o2o_runtime.db import Database
 from o2o_runtime.pagination import PageRequest, keyset
 from sqlalchemy import bindparam, delete, func, or_
 from sqlalchemy import select as core_select
@@ -67,6 +70,18 @@ _STAFF_ACCESS = (
 )
 
 
+class MemberCards:
+    """Members as displayed and as access rules see them, read on every GetMember: one
+    compiled statement on the database's lean read path (autocommit, no session, no ORM)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def card(self, member_id: str) -> MemberCard | None:
+        found = await self.database.fetch_one(_MEMBER_CARD, {"member_id": member_id})
+        return None if found is None else MemberCard(*found)
+
+
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -109,12 +124,6 @@ class Repository:
 
     async def member(self, member_id: str, *, for_update: bool = False) -> MemberRow | None:
         return await self.session.get(MemberRow, member_id, with_for_update=for_update)
-
-    async def member_card(self, member_id: str) -> MemberCard | None:
-        """The member and their advisor's store in one statement, with no ORM objects built."""
-        connection = await self.session.connection()
-        found = (await connection.execute(_MEMBER_CARD, {"member_id": member_id})).first()
-        return None if found is None else MemberCard(*tuple(found))
 
     async def member_by_phone(self, phone: str) -> MemberRow | None:
         query = select(MemberRow).where(col(MemberRow.phone) == phone)

@@ -15,11 +15,12 @@ from o2o_identity.app.units import Units, could_exist
 from o2o_identity.domain import credentials
 from o2o_identity.domain.credentials import PaymentAccount
 from o2o_identity.domain.members import MemberCard, MemberChanges, NewMember, birth_date_problem, require_active
+from o2o_identity.repository import MemberCards
 from o2o_identity.tables import ConsentRow, MemberRow, PaymentAccountRow
 
 # The member the access check of the current call read: the handler answers from it instead
 # of reading the member again. Each gRPC call runs in a task of its own, so it never crosses
-# calls; it lives only for reads (changes read their row again, locked).
+# calls; it is used once, and only by reads (changes read their row again, locked).
 _checked: ContextVar[MemberCard | None] = ContextVar("o2o_identity_checked_member", default=None)
 
 
@@ -34,6 +35,7 @@ def _unknown_home_store() -> InvalidArgument:
 class Members:
     def __init__(self, uow: Units) -> None:
         self.uow = uow
+        self.cards = MemberCards(uow.database)
 
     async def register(self, new: NewMember) -> MemberRow:
         now = utcnow()
@@ -74,9 +76,10 @@ class Members:
 
     async def get(self, member_id: str) -> MemberCard:
         card = _checked.get()
+        if card is not None:
+            _checked.set(None)
         if card is None or card.member_id != member_id:
-            async with self.uow.read() as repo:
-                card = await repo.member_card(member_id)
+            card = await self.cards.card(member_id)
         if card is None:
             raise NotFound("member", member_id)
         return card
@@ -85,8 +88,7 @@ class Members:
         """For access rules: the member and the stores they belong to (one statement)."""
         if not could_exist(member_id):
             return None
-        async with self.uow.read() as repo:
-            card = await repo.member_card(member_id)
+        card = await self.cards.card(member_id)
         if card is None:
             return None
         _checked.set(card)

@@ -18,7 +18,7 @@ from o2o_identity.domain.relations import (
     advisor_store,
     check_advisor_store_reach,
     check_friendship,
-    decide_advisor,
+    rebinds_advisor,
 )
 from o2o_identity.domain.staff import ROLE_BY_NUMBER
 from o2o_identity.tables import AdvisorRow, FriendRow
@@ -39,10 +39,8 @@ class Advisors:
             where = advisor_store(binding.store_id, await uow.repo.staff_store_ids(staff_id))
             check_advisor_store_reach(actor, where)
             current = await uow.repo.advisor(member_id, for_update=True)
-            decision = decide_advisor(
-                actor, current.staff_id if current else None, staff_id, ROLE_BY_NUMBER[staff.role]
-            )
-            if not decision.bind:
+            current_staff_id = current.staff_id if current else None
+            if not rebinds_advisor(actor, current_staff_id, staff_id, ROLE_BY_NUMBER[staff.role]):
                 assert current is not None
                 return current, False
             row = current or AdvisorRow(member_id=member_id, staff_id=staff_id, store_id="", bound_by="")

@@ -21,12 +21,6 @@ class AdvisorBinding:
     store_id: str = ""
 
 
-@dataclass(frozen=True)
-class AdvisorDecision:
-    bind: bool
-    reason: str
-
-
 def advisor_store(requested: str, advisor_store_ids: Sequence[str]) -> str:
     """Where the binding is made: the named store, which must be one the advisor works in, or
     else the advisor's first store ("" when they have none)."""
@@ -42,22 +36,18 @@ def check_advisor_store_reach(actor: Principal, store_id: str) -> None:
         raise PermissionDenied("the advisor's store is outside the caller's reach")
 
 
-def decide_advisor(
-    actor: Principal, current_staff_id: str | None, new_staff_id: str, new_staff_role: Role
-) -> AdvisorDecision:
-    """The advisor is the associate who first served the member, unless a manager changes it."""
+def rebinds_advisor(actor: Principal, current_staff_id: str | None, new_staff_id: str, new_staff_role: Role) -> bool:
+    """Whether new_staff_id becomes the member's advisor: the associate who first served the
+    member stays bound unless a manager changes it."""
     if new_staff_role not in STORE_SCOPED:
         raise FailedPrecondition("an advisor must be an associate or store manager", "ADVISOR_ROLE", new_staff_id)
     if current_staff_id == new_staff_id:
-        return AdvisorDecision(False, "already bound")
-    manager = actor.kind is Kind.STAFF and actor.role is not None and actor.role is not Role.ASSOCIATE
+        return False  # already bound
     if actor.kind is Kind.STAFF and actor.role is Role.ASSOCIATE and actor.subject != new_staff_id:
         raise PermissionDenied("an associate may only bind themself as advisor")
     if current_staff_id is None:
-        return AdvisorDecision(True, "first associate")
-    if manager:
-        return AdvisorDecision(True, "changed by a manager")
-    return AdvisorDecision(False, "the first associate stays bound")
+        return True  # the first to serve the member
+    return actor.kind is Kind.STAFF and actor.role is not None and actor.role is not Role.ASSOCIATE
 
 
 @dataclass(frozen=True)
