@@ -30,6 +30,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# URL options SQLAlchemy's asyncpg dialect takes for itself rather than passing to the driver.
+_ENGINE_ONLY_OPTIONS = ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func")
+
+
 async def _decode_json_as_the_engine_does(connection: asyncpg.Connection) -> None:
     # The engine's dialect decodes json and jsonb columns with json.loads; so do these reads.
     for name in ("json", "jsonb"):
@@ -133,6 +137,8 @@ class Database:
         async with self._hot_reads_lock:
             if self._hot_reads is None:
                 arguments, options = self.engine.dialect.create_connect_args(make_url(self.url))
+                for engine_only in _ENGINE_ONLY_OPTIONS:
+                    options.pop(engine_only, None)
                 self._hot_reads = await asyncpg.create_pool(
                     *arguments,
                     **options,
