@@ -161,6 +161,15 @@ async def test_reading_a_member_as_store_staff_costs_one_statement(database: Dat
     assert statements.count == 1
 
 
+async def test_the_card_an_access_check_read_answers_only_for_that_member(units: Units) -> None:
+    [home] = await add_stores(units, 1)
+    checked, other = await add_member(units, home), await add_member(units, home)
+    members = Members(units)
+    await members.resource(checked)
+    assert (await members.get(other)).member_id == other
+    assert (await members.get(checked)).member_id == checked
+
+
 async def test_a_member_read_without_an_access_check_costs_one_statement(database: Database, units: Units) -> None:
     [home] = await add_stores(units, 1)
     member_id = await add_member(units, home)
