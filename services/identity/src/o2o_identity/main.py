@@ -14,7 +14,7 @@ from o2o_identity.settings import IdentitySettings
 
 async def mount(runtime: Runtime) -> Mounted:
     assert isinstance(runtime.settings, IdentitySettings)
-    identity = Identity(runtime.database, runtime.settings)
+    identity = Identity(runtime.database, runtime.settings, runtime.erased_members)
     await identity.start()
     policy = identity_policy()
     policy.resolvers.update(member=identity.members.resource, staff=identity.staff.resource)
@@ -31,6 +31,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="identity",
     default_port=50051,
+    default_metrics_port=9410,
     settings_type=IdentitySettings,
     migrations="o2o_identity:migrations",
     mount=mount,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from o2o.events.v1 import identity_events_pb2 as events
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_identity.tables import AdvisorRow, MemberRow
 

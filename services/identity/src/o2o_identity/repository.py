@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from o2o_runtime.db import Database
 from o2o_runtime.pagination import PageRequest, keyset
@@ -143,6 +144,13 @@ class Repository:
     async def payment_account_by_hash(self, account_hash: str) -> PaymentAccountRow | None:
         query = select(PaymentAccountRow).where(col(PaymentAccountRow.account_hash) == account_hash)
         return (await self.session.exec(query)).first()
+
+    async def erased_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        """(member id, erasure time) of members erased since then (erasure is their last update)."""
+        query = select(MemberRow.member_id, MemberRow.updated_at).where(
+            col(MemberRow.erased).is_(True), col(MemberRow.updated_at) >= since
+        )
+        return (await self.session.exec(query)).all()
 
     async def erase_member_links(self, member_id: str) -> None:
         for statement in (

@@ -8,8 +8,8 @@ from o2o.webhooks.v1 import webhooks_pb2 as pb
 from o2o.webhooks.v1 import webhooks_pb2_grpc
 from o2o_runtime.auth import current_principal
 from o2o_runtime.pagination import PageRequest
-from o2o_runtime.timeutil import to_timestamp
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_webhooks import domain
 from o2o_webhooks.domain import NewSubscription

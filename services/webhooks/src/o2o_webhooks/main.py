@@ -71,6 +71,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="webhooks",
     default_port=50056,
+    default_metrics_port=9460,
     settings_type=WebhooksSettings,
     migrations="o2o_webhooks:migrations",
     mount=mount,

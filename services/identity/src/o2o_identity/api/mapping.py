@@ -8,7 +8,7 @@ from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o_runtime.auth import Kind
 from o2o_runtime.pagination import PageRequest
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_identity.app.staff import StaffView
 from o2o_identity.domain.consent import Consent

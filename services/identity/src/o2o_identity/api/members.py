@@ -8,8 +8,9 @@ from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o_runtime.auth import current_principal
 from o2o_runtime.errors import InvalidArgument
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_identity.api.mapping import consent_pb, member_pb, payment_account_pb
 from o2o_identity.app.consent import Consents
@@ -37,7 +38,7 @@ def _profile(v: Violations, member: pb.Member, prefix: str, only: frozenset[str]
         phone = members.normalize_phone(member.phone) if member.phone else None
         if not member.phone:
             v.add(f"{prefix}.phone", "is required")
-        elif len(member.phone) > members.MAX_PHONE_LENGTH or phone is None:
+        elif phone is None:
             v.add(f"{prefix}.phone", "must be a valid mobile number in international form, e.g. +8613800138000")
         values["phone"] = phone or ""
     if wanted("email"):
@@ -120,13 +121,9 @@ class MembersApi:
     async def UpdateMember(self, request: pb.UpdateMemberRequest, context: Any) -> pb.UpdateMemberResponse:
         v = Violations()
         v.resource_id("member.member_id", request.member.member_id)
-        paths = list(request.update_mask.paths)
-        if not paths:
-            v.add("update_mask", "must name the fields to change")
-        unknown = [p for p in paths if p not in members.UPDATABLE_FIELDS]
-        for path in unknown:
-            v.add("update_mask", f"{path!r} cannot be updated")
-        wanted = frozenset(paths) - set(unknown)
+        wanted = v.field_mask(
+            "update_mask", request.update_mask, pb.Member.DESCRIPTOR, allowed=members.UPDATABLE_FIELDS
+        )
         values = _profile(v, request.member, "member", wanted) if wanted else {}
         v.raise_if_any()
         row = await self.members.update(MemberChanges(request.member.member_id, values))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import duration_pb2
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o_runtime.errors import InvalidArgument
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_duration
 
 from o2o_identity.api.mapping import PRINCIPAL_KINDS
 from o2o_identity.app.tokens import IssuedToken, SignIn, SigningKeys
@@ -37,7 +37,7 @@ class TokensApi:
         return pb.IssueTokenResponse(
             access_token=issued.token,
             token_type="Bearer",
-            expires_in=duration_pb2.Duration(seconds=int(issued.ttl.total_seconds())),
+            expires_in=to_duration(issued.ttl),
             principal_kind=PRINCIPAL_KINDS[issued.principal.kind],
             subject=issued.principal.subject,
         )

@@ -5,6 +5,7 @@ operator commands) pass plain command values and get rows or read models back.""
 from __future__ import annotations
 
 from o2o_runtime.db import Database
+from o2o_runtime.revocation import ErasedMembers
 
 from o2o_identity.app.consent import Consents
 from o2o_identity.app.credentials import Credentials, Passwords
@@ -20,7 +21,9 @@ from o2o_identity.signing import Signer
 
 
 class Identity:
-    def __init__(self, database: Database, settings: IdentitySettings) -> None:
+    def __init__(
+        self, database: Database, settings: IdentitySettings, erased_members: ErasedMembers | None = None
+    ) -> None:
         self.settings = settings
         uow = units_of_work(database)
         secret_key = settings.secret_key.get_secret_value().encode()
@@ -30,7 +33,7 @@ class Identity:
         self.members = Members(uow)
         self.payment_accounts = PaymentAccounts(uow, secret_key)
         self.consents = Consents(uow)
-        self.erasure = Erasure(uow)
+        self.erasure = Erasure(uow, erased_members if erased_members is not None else ErasedMembers())
         self.staff = Staff(uow, passwords)
         self.advisors = Advisors(uow)
         self.friends = Friends(uow)
@@ -40,7 +43,9 @@ class Identity:
         self.signer = signer
 
     async def start(self) -> None:
-        """Before serving: signing keys loaded (the first one made), the first administrator."""
+        """Before serving: recent erasures remembered, signing keys loaded (the first one
+        made), the first administrator."""
+        await self.erasure.remember_recent()
         await self.signing_keys.reload()
         if not self.signer.has_keys:
             await self.signing_keys.rotate()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.errors import NotFound
-from o2o_runtime.timeutil import utcnow
+from o2o_runtime.revocation import ErasedMembers
+from o2o_runtime.timeutil import as_utc, utcnow
 
 from o2o_identity import publish
 from o2o_identity.app.units import Units
@@ -13,8 +14,10 @@ from o2o_identity.domain.erasure import erased_profile
 
 
 class Erasure:
-    def __init__(self, uow: Units) -> None:
+    def __init__(self, uow: Units, erased_members: ErasedMembers) -> None:
         self.uow = uow
+        # Whose tokens this process refuses: each erasure is added as it commits.
+        self.erased_members = erased_members
 
     async def erase(self, member_id: str) -> datetime:
         """Erases the member and their links; returns when they were erased (the first time)."""
@@ -31,4 +34,12 @@ class Erasure:
             uow.repo.add(row)
             await uow.repo.erase_member_links(member_id)
             uow.emit(publish.member_erased(member_id, now), member_id)
+        self.erased_members.add(member_id, now)
         return now
+
+    async def remember_recent(self) -> None:
+        """Members erased recently enough that tokens of theirs may still be unexpired."""
+        since = utcnow() - self.erased_members.remember_for
+        async with self.uow.read() as repo:
+            for member_id, erased_at in await repo.erased_since(since):
+                self.erased_members.add(member_id, as_utc(erased_at))

@@ -12,6 +12,11 @@ import phonenumbers
 from o2o_runtime.errors import FailedPrecondition, NotFound
 
 MAX_PHONE_LENGTH = 32
+# A phone number as people type it: ASCII digits, an optional leading +, single spaces, dashes
+# or dots between groups, and one group at most in parentheses ("+1 (415) 555-2671"). The
+# parser below reads numbers out of any text (letters as keypad digits, "ext", "tel:"), so
+# anything else would be stored as a number nobody typed.
+_TYPED_PHONE = re.compile(r"(?:\+[0-9]|[0-9]|\([0-9]+\))(?:[ .\-]?(?:[0-9]|\([0-9]+\)))*")
 MAX_EMAIL_LENGTH = 254
 MAX_TAGS = 50
 MEMBER_TAG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,47}$")
@@ -99,7 +104,9 @@ def member_stores(home_store_id: str, advisor_store_id: str) -> frozenset[str]:
 
 
 def normalize_phone(raw: str) -> str | None:
-    """E.164 form of a mobile number, or None when it is not a possible number."""
+    """E.164 form of a mobile number, or None when it is not one as typed."""
+    if len(raw) > MAX_PHONE_LENGTH or raw.count("(") > 1 or not _TYPED_PHONE.fullmatch(raw):
+        return None
     try:
         parsed = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
