@@ -128,9 +128,9 @@ def _fits(column: ColumnElement[Any], value: object) -> bool:
 def keyset(
     query: Q, columns: Sequence[ColumnElement[Any] | Mapped[Any]], request: PageRequest, *, descending: bool = False
 ) -> Q:
-    """Orders the query by the key columns (columns, or model attributes as `col()` gives them)
-    and starts it after the request's key; fetches one row more than the page so `Page.of`
-    knows whether another page follows."""
+    """Orders the query by the key columns (table columns or model attributes, e.g. sqlmodel's
+    `col(Row.id)`) and starts it after the request's key; fetches one row more than the page so
+    `Page.of` knows whether another page follows."""
     elements: list[ColumnElement[Any]] = [
         column.expression if isinstance(column, QueryableAttribute) else cast(ColumnElement[Any], column)
         for column in columns
