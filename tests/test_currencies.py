@@ -17,7 +17,7 @@ from o2o_runtime.money import currencies
 from o2o_runtime.testing.chain import Chain, unique
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.status import invalid_fields
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.wellknown import to_timestamp
 
 # Stores are opened and sales made a few at a time: quick, without flooding identity.
 CONCURRENCY = 4
