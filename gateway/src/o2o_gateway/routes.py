@@ -47,7 +47,10 @@ class PathTemplate:
             regex += _literal(text[position : match.start()])
             literal += match.start() - position
             fields.append(match.group(1))
-            regex += f"(?P<v{index}>{_segments(match.group(2) or '*')})"
+            # A variable in the last segment stops at a colon: what follows is a custom verb
+            # (`/v1/members/{member_id}` never takes `/v1/members/0:erase`).
+            last = "/" not in text[match.end() :]
+            regex += f"(?P<v{index}>{_segments(match.group(2) or '*', last=last)})"
             position = match.end()
         regex += _literal(text[position:])
         literal += len(text) - position
@@ -78,13 +81,15 @@ def _literal(text: str) -> str:
     return re.escape(text)
 
 
-def _segments(pattern: str) -> str:
+def _segments(pattern: str, *, last: bool) -> str:
+    segments = pattern.split("/")
     parts = []
-    for segment in pattern.split("/"):
+    for position, segment in enumerate(segments, 1):
+        final = last and position == len(segments)
         if segment == "*":
-            parts.append("[^/]+")
+            parts.append("[^/:]+" if final else "[^/]+")
         elif segment == "**":
-            parts.append(".+")
+            parts.append("(?:[^/]+/)*[^/:]+" if final else ".+")
         else:
             parts.append(re.escape(segment))
     return "/".join(parts)
