@@ -3,11 +3,12 @@
 Path variables, query parameters and the body are merged into one JSON document that
 `json_format` parses against the request type, so every field type is converted exactly as
 the proto3 JSON mapping says, and unknown or ill-typed fields are refused with their name.
+Names are AIP-193 field paths (proto names, indexes: `transaction.lines[0].unit_price`), the
+same paths the services use in their own field violations.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
+from o2o_gateway import jsonbody
 from o2o_gateway.routes import Route
 
 _WELL_KNOWN_SCALARS = {
@@ -34,7 +37,9 @@ _WELL_KNOWN_SCALARS = {
     "google.protobuf.DoubleValue",
 }
 _PARSING = re.compile(r"Failed to parse ([A-Za-z0-9_]+) field: ")
-_UNKNOWN = re.compile(r'has no field named "([^"]+)"')
+_LOCATION = re.compile(r' at "?[A-Za-z0-9_.\[\]]+"?\.*$')
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_RECURSION = 32
 
 
 class BadRequest(ValueError):
@@ -62,29 +67,27 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
     descriptor = route.request_descriptor
     bound = route.bound_fields
     for name, value in query:
-        top = name.split(".", 1)[0]
-        if top in bound or _json_to_proto_name(descriptor, top) in bound:
-            raise BadRequest(name, f"query parameter {name!r} is bound by the path or body of this route")
+        top = _json_to_proto_name(descriptor, name.split(".", 1)[0])
+        if top in bound:
+            raise BadRequest(top, f"query parameter {name!r} is bound by the path or body of this route")
         _assign(document, descriptor, name, value, from_query=True)
     # The path wins over the body: `/v1/stores/{store_id}/...` names the store the call acts on.
-    for field_path, value in path_values.items():
-        _assign(document, descriptor, field_path, value, from_query=False)
+    for bound_path, value in path_values.items():
+        _assign(document, descriptor, bound_path, value, from_query=False)
 
     request = route.request_type()
     try:
-        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=32)
+        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=_MAX_RECURSION)
     except json_format.ParseError as exc:
-        raise BadRequest(_field_of(str(exc)), _plain(str(exc))) from None
+        raise BadRequest(field_path(document, descriptor) or "body", _plain(str(exc))) from None
     return request
 
 
 def _parse_body(body: bytes) -> Any:
-    if not body.strip():
-        return {}
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest("body", f"the request body is not valid JSON: {exc}") from None
+        return jsonbody.parse(body)
+    except jsonbody.UnacceptableBody as exc:
+        raise BadRequest("body", str(exc)) from None
 
 
 def _assign(document: dict[str, Any], descriptor: Descriptor, path: str, value: str, *, from_query: bool) -> None:
@@ -93,12 +96,15 @@ def _assign(document: dict[str, Any], descriptor: Descriptor, path: str, value: 
     target = document
     message: Descriptor | None = descriptor
     field: FieldDescriptor | None = None
+    proto_path: list[str] = []
     for depth, name in enumerate(names):
         if message is None:
-            raise BadRequest(path, f"{path!r} goes through a field that is not a message")
+            raise BadRequest(".".join(proto_path), f"{path!r} goes through a field that is not a message")
         field = _field_named(message, name)
         if field is None:
-            raise BadRequest(path, f"{message.full_name} has no field {name!r}")
+            raise BadRequest(".".join([*proto_path, _segment(name)]), f"{message.full_name} has no field {name!r}")
+        proto_path.append(field.name)
+        path = ".".join(proto_path)
         key = field.json_name
         if depth < len(names) - 1:
             if field.message_type is None or _is_repeated(field):
@@ -148,19 +154,78 @@ def _json_to_proto_name(message: Descriptor, name: str) -> str:
     return str(field.name) if field is not None else name
 
 
-def _field_of(message: str) -> str:
-    """`member.birthYear` from json_format's nested "Failed to parse member field: Failed to parse
-    birthYear field: ..." (and the unknown name, when that is the trouble)."""
-    path = _PARSING.findall(message)
-    unknown = _UNKNOWN.search(message)
-    if unknown:
-        path.append(unknown.group(1))
-    return ".".join(path) or "body"
+def field_path(value: Any, message: Descriptor, prefix: str = "") -> str:
+    """The AIP-193 path of the first field of the JSON document that the proto3 JSON parser
+    refuses (`transaction.lines[1].unit_price.amount_minor`), found by parsing the document's
+    parts one at a time; "" when no single part is at fault. Runs only on a request already
+    refused, so its cost never touches a good one."""
+    if not isinstance(value, dict):
+        return prefix
+    present: dict[int, FieldDescriptor] = {}
+    for key, item in value.items():
+        field = _field_named(message, key)
+        if field is None:
+            return _join(prefix, _segment(key))
+        if not _refuses(message, {key: item}):
+            # Two names for one field, or two members of one oneof, are only wrong together.
+            if field.number in present or (
+                field.containing_oneof is not None
+                and any(f.containing_oneof is field.containing_oneof for f in present.values())
+            ):
+                return _join(prefix, field.name)
+            present[field.number] = field
+            continue
+        return _inside(field, key, item, message, _join(prefix, field.name))
+    return prefix
+
+
+def _inside(field: FieldDescriptor, key: str, item: Any, message: Descriptor, path: str) -> str:
+    """The path inside a refused field: the element, map entry or nested field at fault."""
+    entry = field.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        if isinstance(item, dict):
+            for map_key, map_value in item.items():
+                if _refuses(message, {key: {map_key: map_value}}):
+                    at = f"{path}.{_segment(map_key)}"
+                    return _descend(map_value, entry.fields_by_name["value"].message_type, at)
+        return path
+    if _is_repeated(field):
+        if isinstance(item, list):
+            for index, element in enumerate(item):
+                if _refuses(message, {key: [element]}):
+                    return _descend(element, field.message_type, f"{path}[{index}]")
+        return path
+    return _descend(item, field.message_type, path)
+
+
+def _descend(value: Any, message: Descriptor | None, path: str) -> str:
+    # Well-known types have JSON forms of their own (a Timestamp is a string): no fields to name.
+    if message is None or message.full_name.startswith("google.protobuf."):
+        return path
+    return field_path(value, message, path) or path
+
+
+def _refuses(message: Descriptor, document: dict[str, Any]) -> bool:
+    try:
+        json_format.ParseDict(document, GetMessageClass(message)(), max_recursion_depth=_MAX_RECURSION)
+    except json_format.ParseError:
+        return True
+    return False
+
+
+def _segment(key: str) -> str:
+    """A map key or unknown name as a path segment: backquoted unless an identifier (AIP-161)."""
+    return key if _IDENTIFIER.match(key) else "`" + key.replace("`", "``") + "`"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
 
 
 def _plain(message: str) -> str:
-    text = _PARSING.sub("", message)
-    return text.split("\n Available Fields", 1)[0].replace("Message type ", "").rstrip(".") + "."
+    """json_format's innermost complaint, without its own (JSON-named) location."""
+    text = _PARSING.sub("", message).split("\n Available Fields", 1)[0].replace("Message type ", "")
+    return _LOCATION.sub("", text.rstrip(".")).rstrip(".") + "."
 
 
 def render(route: Route, response: Message) -> dict[str, Any]:
