@@ -656,7 +656,11 @@ class Identity:
             if member_id:
                 if "members:write" not in row.scopes and "members:read" not in row.scopes:
                     raise PermissionDenied("this api key may not act for members")
-                await self._active_member(repo, member_id)
+                member = await repo.member(member_id)
+                # An erased member is gone for partners, as one never registered is: no token acts
+                # for either, and the caller is told the member does not exist.
+                if member is None or member.erased:
+                    raise NotFound("member", member_id)
                 principal = Principal(kind=Kind.MEMBER, subject=member_id, partner=row.partner)
             else:
                 principal = Principal(
