@@ -14,7 +14,6 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from o2o.identity.v1 import identity_pb2 as ipb
-from o2o.identity.v1 import identity_pb2_grpc
 from o2o_gateway.app import Gateway
 from o2o_gateway.errors import http_status
 from o2o_gateway.settings import GatewaySettings
@@ -27,22 +26,34 @@ TRANSPORT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 UNKNOWN_MEMBER = "01a2130c-8cea-7328-9f7b-a81a78be0c90"
 
 
-class RefusingIdentity(identity_pb2_grpc.IdentityServiceServicer):
+class RefusingIdentity:
     """Answers every exchange with the status it is told to, details included."""
 
     def __init__(self) -> None:
         self.status = status_pb2.Status()
 
-    async def IssueToken(self, request: ipb.IssueTokenRequest, context: Any) -> ipb.IssueTokenResponse:
+    async def issue_token(self, request: ipb.IssueTokenRequest, context: Any) -> ipb.IssueTokenResponse:
         await context.abort_with_status(rpc_status.to_status(self.status))
         raise AssertionError("abort_with_status returns only by raising")
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            "o2o.identity.v1.IdentityService",
+            {
+                "IssueToken": grpc.unary_unary_rpc_method_handler(
+                    self.issue_token,
+                    request_deserializer=ipb.IssueTokenRequest.FromString,
+                    response_serializer=ipb.IssueTokenResponse.SerializeToString,
+                )
+            },
+        )
 
 
 @pytest.fixture
 async def refusing() -> AsyncIterator[tuple[RefusingIdentity, httpx.AsyncClient]]:
     identity = RefusingIdentity()
     server = grpc.aio.server()
-    identity_pb2_grpc.add_IdentityServiceServicer_to_server(identity, server)
+    server.add_generic_rpc_handlers((identity.handler(),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     gateway = Gateway(GatewaySettings(upstreams={"identity": f"127.0.0.1:{port}"}), keys=FakeKeys(SigningKey("k")))
