@@ -1,14 +1,17 @@
 """OpenAPI 3.1 from the same descriptors and routes the gateway serves, so the document and the
 behaviour cannot drift apart. Schemas follow the proto3 JSON mapping (64-bit integers as
-strings, enums by name, well-known types in their JSON forms)."""
+strings, enums by name, well-known types in their JSON forms); what a valid value is comes from
+the contract's field behaviors and field rules (see schema_rules), and responses carry links from
+a resource to the operations that take its id, so clients and fuzzers can follow one call to the
+next."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from o2o_gateway import schema_rules
 from o2o_gateway.routes import Route, RouteTable
 
 ERROR_SCHEMA = "google.rpc.Status"
@@ -52,31 +55,38 @@ class _Schemas:
         if message.full_name not in self.components:
             self.components[message.full_name] = {}  # placeholder: recursive messages refer to themselves
             properties = {field.json_name: self.field(field) for field in message.fields}
-            self.components[message.full_name] = {"type": "object", "properties": properties}
+            schema: dict[str, Any] = {"type": "object", "properties": properties}
+            required = [field.json_name for field in message.fields if schema_rules.is_required(field)]
+            if required:
+                schema["required"] = required
+            # The gateway refuses fields the message does not have.
+            schema["additionalProperties"] = False
+            schema.update(schema_rules.oneof_keywords(message, {f.name: f.json_name for f in message.fields}))
+            self.components[message.full_name] = schema
         return {"$ref": f"#/components/schemas/{message.full_name}"}
 
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             value = field.message_type.fields_by_name["value"]
-            return {"type": "object", "additionalProperties": self.single(value)}
-        schema = self.single(field)
+            return {"type": "object", "additionalProperties": self.value(value)}
+        schema = self.value(field)
         if field.is_repeated:
-            schema = {"type": "array", "items": schema}
-        behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
-        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
-            schema["readOnly"] = True
-        if field_behavior_pb2.REQUIRED in behaviors:
-            schema["description"] = "Required."
+            schema = {"type": "array", "items": schema, **schema_rules.array_keywords(field)}
+        schema.update(schema_rules.behavior_keywords(field))
         return schema
 
-    def single(self, field: FieldDescriptor) -> dict[str, Any]:
+    def value(self, field: FieldDescriptor, *, given: bool = False) -> dict[str, Any]:
+        """One value of the field (each element of a repeated one), with the contract's rules;
+        `given` when the value is always there (a path variable)."""
+        return {**self.single(field, given=given), **schema_rules.value_keywords(field, given=given)}
+
+    def single(self, field: FieldDescriptor, *, given: bool = False) -> dict[str, Any]:
         kind = field.type
         if kind == FieldDescriptor.TYPE_MESSAGE or kind == FieldDescriptor.TYPE_GROUP:
             assert field.message_type is not None
             return self.message(field.message_type)
         if kind == FieldDescriptor.TYPE_ENUM:
-            assert field.enum_type is not None
-            return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+            return {"type": "string", "enum": schema_rules.enum_values(field, given=given)}
         if kind == FieldDescriptor.TYPE_BOOL:
             return {"type": "boolean"}
         if kind == FieldDescriptor.TYPE_STRING:
@@ -102,14 +112,28 @@ def _query_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
         if field.name in bound:
             continue
         if field.message_type is None or field.message_type.full_name in _WELL_KNOWN:
-            parameters.append({"name": field.json_name, "in": "query", "schema": schemas.field(field)})
+            parameters.append(_query(field.json_name, field, schemas))
             continue
         # One level into a message (e.g. `filter.storeId`); deeper shapes belong in a body.
         for inner in field.message_type.fields:
             if inner.message_type is None:
-                name = f"{field.json_name}.{inner.json_name}"
-                parameters.append({"name": name, "in": "query", "schema": schemas.field(inner)})
+                parameter = _query(f"{field.json_name}.{inner.json_name}", inner, schemas)
+                parameter["required"] = parameter["required"] and schema_rules.is_required(field)
+                parameters.append(parameter)
     return parameters
+
+
+def _query(name: str, field: FieldDescriptor, schemas: _Schemas) -> dict[str, Any]:
+    schema = schemas.field(field)
+    if field.is_repeated:
+        return {
+            "name": name,
+            "in": "query",
+            "required": schema_rules.is_required(field),
+            "schema": schema,
+            "explode": True,
+        }
+    return {"name": name, "in": "query", "required": schema_rules.is_required(field), "schema": schema}
 
 
 def _path_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
@@ -123,10 +147,11 @@ def _path_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
                 message = field.message_type
             field = message.fields_by_name[name]
         assert field is not None
-        schema = schemas.single(field)
-        if schema.get("type") == "string" and "enum" not in schema:
-            # A path segment cannot be empty or contain a slash.
-            schema["pattern"] = "^[^/]+$"
+        schema = schemas.value(field, given=True)
+        if schema.get("type") == "string" and not {"enum", "pattern", "format"} & schema.keys():
+            # A path segment is never empty and holds no slash; in the last segment, no colon
+            # either (what follows one is a custom verb).
+            schema["pattern"] = "^[^/:]+$" if route.template.in_last_segment(path) else "^[^/]+$"
             schema["minLength"] = 1
         name = route.template.parameter_name(path)
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema, "x-field-path": path})
@@ -141,6 +166,8 @@ def _errors() -> dict[str, Any]:
         "403": "The caller may not act on this resource.",
         "404": "No such resource.",
         "409": "Already exists, or a concurrent change won.",
+        "412": "The resource's state refuses the request (an erased member, a closed store day, a receipt "
+        "already claimed); the details say which precondition failed.",
         "413": "The request body is too large.",
         "429": "Rate limit exceeded; see the Retry-After header.",
         "503": "A service is unavailable; retry with backoff.",
@@ -185,11 +212,62 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     return operation
 
 
+def _response_message(route: Route) -> Descriptor | None:
+    if not route.response_body:
+        return route.response_descriptor
+    field = route.response_descriptor.fields_by_name[route.response_body]
+    return field.message_type
+
+
+def _ids_in_response(route: Route) -> dict[str, str]:
+    """Proto field name -> JSON pointer of each platform id the response carries: at the top,
+    in a message at the top, or in the first element of a list at the top."""
+    message = _response_message(route)
+    found: dict[str, str] = {}
+    if message is None:
+        return found
+
+    def ids(inner: Descriptor, prefix: str) -> None:
+        for field in inner.fields:
+            if field.type == FieldDescriptor.TYPE_STRING and not field.is_repeated and schema_rules.rules_of(field).id:
+                found.setdefault(field.name, f"{prefix}/{field.json_name}")
+
+    ids(message, "")
+    for field in message.fields:
+        if field.message_type is not None and not field.message_type.full_name.startswith("google.protobuf."):
+            ids(field.message_type, f"/{field.json_name}" + ("/0" if field.is_repeated else ""))
+    return found
+
+
+def _links(route: Route, table: RouteTable) -> dict[str, Any]:
+    """From this response to every operation whose path takes only ids the response carries: a
+    created resource leads to its reads and changes, a list to the reads of its first item."""
+    ids = _ids_in_response(route)
+    links: dict[str, Any] = {}
+    for target in table.routes:
+        if target is route or target.server_streaming or not target.template.fields:
+            continue
+        names = {path: path.rsplit(".", 1)[-1] for path in target.template.fields}
+        if not all(name in ids for name in names.values()):
+            continue
+        links[target.operation_id] = {
+            "operationId": target.operation_id,
+            "parameters": {
+                target.template.parameter_name(path): f"$response.body#{ids[name]}" for path, name in names.items()
+            },
+        }
+    return links
+
+
 def document(table: RouteTable, *, title: str = "O2O retail platform", version: str = "v1") -> dict[str, Any]:
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in table.routes:
-        paths.setdefault(route.template.openapi_path(), {})[route.http_method.lower()] = _operation(route, schemas)
+        operation = _operation(route, schemas)
+        links = _links(route, table)
+        if links and not route.server_streaming:
+            operation["responses"]["200"]["links"] = links
+        paths.setdefault(route.template.openapi_path(), {})[route.http_method.lower()] = operation
     schemas.components[ERROR_SCHEMA] = {
         "type": "object",
         "description": "The error body of every failed call (google.rpc.Status, AIP-193).",

@@ -70,6 +70,13 @@ class PathTemplate:
             return last
         return field_path.replace(".", "_")
 
+    def in_last_segment(self, field_path: str) -> bool:
+        """Whether the variable bound to the field sits in the template's last segment."""
+        for match in _VARIABLE.finditer(self.text):
+            if match.group(1) == field_path:
+                return "/" not in self.text[match.end() :]
+        return False
+
     def openapi_path(self) -> str:
         """The template as an OpenAPI path, verbs kept as literals."""
         return _VARIABLE.sub(lambda m: "{" + self.parameter_name(m.group(1)) + "}", self.text)

@@ -1,0 +1,175 @@
+"""JSON Schema keywords for one field, from what the contract declares on it: google.api.field_behavior
+(REQUIRED, OUTPUT_ONLY, INPUT_ONLY, IMMUTABLE) and the platform's own o2o.common.v1 field rules
+(ids, printable text, lengths, patterns, formats, bounds, items, allowed values).
+
+On a field that is not required the empty value (empty string, zero) means "not given" in proto3
+and is always allowed, so the keywords allow it too."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from o2o.common.v1 import field_rules_pb2
+
+# Platform ids: lower-case UUIDs (the platform mints version 7), as o2o_runtime.validation checks.
+ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+EXAMPLE_ID = "01a2130c-8cea-7328-9f7b-a81a78be0c90"
+# Formats of the platform's own, beside JSON Schema's (email, date, uri).
+FORMATS = {
+    "phone": "A mobile number in E.164 form that its numbering plan allows, e.g. +8613800138000.",
+    "time-zone": "An IANA time zone name, e.g. Asia/Shanghai.",
+    "printable": "Printable text: no control, format, private-use or unassigned characters, no line or "
+    "paragraph separators, no space but U+0020, and none at either end.",
+    "page-token": "Opaque: the nextPageToken of the previous page with the same filters, or empty for the first.",
+}
+_EXAMPLES = {
+    "phone": "+8613800138000",
+    "time-zone": "Asia/Shanghai",
+    "email": "li.na@example.com",
+    "date": "2026-01-15",
+}
+_NUMBERS = {
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_SFIXED64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_FIXED64,
+}
+
+
+def behaviors(field: FieldDescriptor) -> set[int]:
+    return set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def is_required(field: FieldDescriptor) -> bool:
+    """Required of the caller: REQUIRED, and not a field the platform fills in itself."""
+    found = behaviors(field)
+    return field_behavior_pb2.REQUIRED in found and field_behavior_pb2.OUTPUT_ONLY not in found
+
+
+def rules_of(field: FieldDescriptor) -> field_rules_pb2.FieldRules:
+    options = field.GetOptions()
+    if options.HasExtension(field_rules_pb2.rules):
+        return options.Extensions[field_rules_pb2.rules]
+    return field_rules_pb2.FieldRules()
+
+
+def behavior_keywords(field: FieldDescriptor) -> dict[str, Any]:
+    found = behaviors(field)
+    keywords: dict[str, Any] = {}
+    if field_behavior_pb2.OUTPUT_ONLY in found:
+        keywords["readOnly"] = True
+    if field_behavior_pb2.INPUT_ONLY in found:
+        keywords["writeOnly"] = True
+    if field_behavior_pb2.IMMUTABLE in found:
+        keywords["x-immutable"] = True
+        keywords["description"] = "Immutable: set when the resource is created, never changed."
+    return keywords
+
+
+def array_keywords(field: FieldDescriptor) -> dict[str, Any]:
+    rules = rules_of(field)
+    keywords: dict[str, Any] = {}
+    if rules.HasField("min_items"):
+        keywords["minItems"] = rules.min_items
+    elif is_required(field):
+        keywords["minItems"] = 1
+    if rules.HasField("max_items"):
+        keywords["maxItems"] = rules.max_items
+    return keywords
+
+
+def value_keywords(field: FieldDescriptor, *, given: bool = False) -> dict[str, Any]:
+    """Keywords for one value of the field (each element, when it is repeated); `given` when the
+    value is always there (a path variable)."""
+    rules = rules_of(field)
+    # An element of a repeated field is always given: only a singular field may be left empty.
+    required = given or is_required(field) or field.is_repeated
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _string(rules, required)
+    if field.type in _NUMBERS:
+        return _number(rules)
+    return {}
+
+
+def enum_values(field: FieldDescriptor, *, given: bool = False) -> list[str]:
+    """An enum's names; the zero `_UNSPECIFIED` value only where leaving the field unset is allowed."""
+    assert field.enum_type is not None
+    values = list(field.enum_type.values)
+    if given or is_required(field) or field.is_repeated:
+        values = [value for value in values if value.number != 0]
+    return [value.name for value in values]
+
+
+def oneof_keywords(message: Descriptor, json_names: dict[str, str]) -> dict[str, Any]:
+    """A required oneof: exactly one of its members is present."""
+    required = [
+        oneof
+        for oneof in message.oneofs
+        if oneof.GetOptions().Extensions[field_rules_pb2.oneof_required] and len(oneof.fields) > 1
+    ]
+    if not required:
+        return {}
+    choices = [[{"required": [json_names[f.name]]} for f in oneof.fields] for oneof in required]
+    if len(choices) == 1:
+        return {"oneOf": choices[0]}
+    return {"allOf": [{"oneOf": choice} for choice in choices]}
+
+
+def _string(rules: field_rules_pb2.FieldRules, required: bool) -> dict[str, Any]:
+    keywords: dict[str, Any] = {}
+    pattern = ID_PATTERN if rules.id else rules.pattern
+    if rules.one_of:
+        keywords["enum"] = list(rules.one_of) + ([] if required else [""])
+    if rules.max_length:
+        keywords["maxLength"] = rules.max_length
+    if rules.min_length:
+        if required:
+            keywords["minLength"] = rules.min_length
+        elif not pattern:
+            # Empty, or at least min_length characters.
+            pattern = f"^(?:[\\s\\S]{{{rules.min_length},}})?$"
+    if pattern:
+        keywords["pattern"] = pattern if required else _or_empty(pattern)
+    if rules.id:
+        keywords["examples"] = [EXAMPLE_ID]
+    kind = rules.format or ("printable" if rules.printable else "")
+    if kind:
+        constrained = {"format": kind}
+        if kind in _EXAMPLES:
+            keywords["examples"] = [_EXAMPLES[kind]]
+        if kind in FORMATS:
+            keywords["description"] = FORMATS[kind]
+        # The platform's own formats allow the empty string where the field may be left out;
+        # JSON Schema's do not, so "not given" is spelled out beside them.
+        if required or kind in ("printable", "page-token"):
+            keywords.update(constrained)
+        else:
+            keywords["anyOf"] = [{"const": ""}, constrained]
+    return keywords
+
+
+def _or_empty(pattern: str) -> str:
+    inner = pattern.removeprefix("^").removesuffix("$")
+    return f"^(?:{inner})?$"
+
+
+def _number(rules: field_rules_pb2.FieldRules) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if rules.HasField("minimum"):
+        bounds["minimum"] = rules.minimum
+    if rules.maximum_is_this_year:
+        bounds["maximum"] = datetime.datetime.now(datetime.UTC).year
+    elif rules.HasField("maximum"):
+        bounds["maximum"] = rules.maximum
+    if rules.zero_means_unset and bounds:
+        return {"anyOf": [{"const": 0}, bounds]}
+    return bounds
