@@ -65,6 +65,13 @@ class _Schemas:
             self.components[message.full_name] = schema
         return {"$ref": f"#/components/schemas/{message.full_name}"}
 
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """The component a reference names, or the schema itself."""
+        reference = schema.get("$ref", "")
+        if reference.startswith("#/components/schemas/"):
+            return dict(self.components[reference.removeprefix("#/components/schemas/")])
+        return schema
+
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             value = field.message_type.fields_by_name["value"]
@@ -203,13 +210,40 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         "x-grpc-method": route.rpc_path,
     }
     if route.body:
-        body_schema = (
-            schemas.message(route.request_descriptor)
-            if route.body == "*"
-            else schemas.field(route.request_descriptor.fields_by_name[route.body])
-        )
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+        body_schema = _body_schema(route, schemas)
+        resolved = schemas.resolve(body_schema)
+        operation["requestBody"] = {
+            # An empty body is an empty object: it is required only where the object has required fields.
+            "required": bool(resolved.get("required")),
+            "content": {"application/json": {"schema": body_schema}},
+        }
     return operation
+
+
+def _body_schema(route: Route, schemas: _Schemas) -> dict[str, Any]:
+    """The body's schema, without the fields the path sets (the gateway refuses them in a body)."""
+    if route.body == "*":
+        message: Descriptor = route.request_descriptor
+        bound = {path for path in route.template.fields if "." not in path}
+    else:
+        field = route.request_descriptor.fields_by_name[route.body]
+        if field.message_type is None or field.is_repeated:
+            return schemas.field(field)
+        message = field.message_type
+        prefix = route.body + "."
+        bound = {p.removeprefix(prefix) for p in route.template.fields if p.startswith(prefix) and p.count(".") == 1}
+    reference = schemas.message(message)
+    if not bound:
+        return reference
+    names = {message.fields_by_name[name].json_name for name in bound}
+    schema = dict(schemas.resolve(reference))
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in names}
+    required = [name for name in schema.get("required", []) if name not in names]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    return schema
 
 
 def _response_message(route: Route) -> Descriptor | None:

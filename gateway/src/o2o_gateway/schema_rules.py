@@ -68,7 +68,8 @@ def behavior_keywords(field: FieldDescriptor) -> dict[str, Any]:
     if field_behavior_pb2.OUTPUT_ONLY in found:
         keywords["readOnly"] = True
     if field_behavior_pb2.INPUT_ONLY in found:
-        keywords["writeOnly"] = True
+        # Not writeOnly: responses print every field, so an input-only one reads back empty.
+        keywords["description"] = "Input only: never returned (reads back empty)."
     if field_behavior_pb2.IMMUTABLE in found:
         keywords["x-immutable"] = True
         keywords["description"] = "Immutable: set when the resource is created, never changed."
@@ -93,8 +94,14 @@ def value_keywords(field: FieldDescriptor, *, given: bool = False) -> dict[str, 
     rules = rules_of(field)
     # An element of a repeated field is always given: only a singular field may be left empty.
     required = given or is_required(field) or field.is_repeated
-    if field.type == FieldDescriptor.TYPE_STRING:
-        return _string(rules, required)
+    if field.type == FieldDescriptor.TYPE_STRING or _is_field_mask(field):
+        keywords = _string(rules, required)
+        # A required string is a given one: proto3 cannot tell an empty string from none. (A
+        # format that is never empty says so itself; an erased member's phone reads back empty.)
+        shaped = keywords.get("format") not in (None, "printable", "page-token")
+        if is_required(field) and not shaped and not {"minLength", "enum"} & keywords.keys():
+            keywords["minLength"] = 1
+        return keywords
     if field.type in _NUMBERS:
         return _number(rules)
     return {}
@@ -122,6 +129,11 @@ def oneof_keywords(message: Descriptor, json_names: dict[str, str]) -> dict[str,
     if len(choices) == 1:
         return {"oneOf": choices[0]}
     return {"allOf": [{"oneOf": choice} for choice in choices]}
+
+
+def _is_field_mask(field: FieldDescriptor) -> bool:
+    # A FieldMask is a string in JSON (comma-separated field paths), so string rules apply to it.
+    return field.message_type is not None and field.message_type.full_name == "google.protobuf.FieldMask"
 
 
 def _string(rules: field_rules_pb2.FieldRules, required: bool) -> dict[str, Any]:

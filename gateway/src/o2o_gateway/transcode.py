@@ -36,6 +36,12 @@ _WELL_KNOWN_SCALARS = {
     "google.protobuf.FloatValue",
     "google.protobuf.DoubleValue",
 }
+# Well-known types whose JSON form is null when unset.
+_NULLABLE = _WELL_KNOWN_SCALARS - {
+    "google.protobuf.Timestamp",
+    "google.protobuf.Duration",
+    "google.protobuf.FieldMask",
+} | {"google.protobuf.Value"}
 _PARSING = re.compile(r"Failed to parse ([A-Za-z0-9_]+) field: ")
 _LOCATION = re.compile(r' at "?[A-Za-z0-9_.\[\]]+"?\.*$')
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -65,16 +71,21 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
         raise BadRequest("body", f"{route.http_method} {route.template.text} takes no request body")
 
     descriptor = route.request_descriptor
+    for bound_path in route.template.fields:
+        # One value per field: what the path sets, the body leaves out.
+        if _present(document, descriptor, bound_path):
+            raise BadRequest(bound_path, "is set by the path of this route; leave it out of the body")
     bound = route.bound_fields
     for name, value in query:
         top = _json_to_proto_name(descriptor, name.split(".", 1)[0])
         if top in bound:
             raise BadRequest(top, f"query parameter {name!r} is bound by the path or body of this route")
         _assign(document, descriptor, name, value, from_query=True)
-    # The path wins over the body: `/v1/stores/{store_id}/...` names the store the call acts on.
+    # `/v1/stores/{store_id}/...` names the store the call acts on.
     for bound_path, value in path_values.items():
         _assign(document, descriptor, bound_path, value, from_query=False)
 
+    _check_values(document, descriptor, "")
     request = route.request_type()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=_MAX_RECURSION)
@@ -152,6 +163,56 @@ def _json_name(message: Descriptor, name: str) -> str:
 def _json_to_proto_name(message: Descriptor, name: str) -> str:
     field = _field_named(message, name)
     return str(field.name) if field is not None else name
+
+
+def _present(document: dict[str, Any], message: Descriptor, path: str) -> bool:
+    value: Any = document
+    for name in path.split("."):
+        field = message.fields_by_name[name]
+        if not isinstance(value, dict):
+            return False
+        key = field.json_name if field.json_name in value else field.name
+        if key not in value:
+            return False
+        value = value[key]
+        if field.message_type is not None:
+            message = field.message_type
+    return True
+
+
+def _check_values(value: Any, message: Descriptor, prefix: str) -> None:
+    """What proto3 JSON takes but the documented contract does not: `null` for a field (leave it
+    out instead) and enum numbers (enums are sent by name). Types and names json_format checks."""
+    if not isinstance(value, dict) or message.full_name.startswith("google.protobuf."):
+        return
+    for key, item in value.items():
+        field = _field_named(message, key)
+        if field is None:
+            continue
+        path = _join(prefix, field.name)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            if isinstance(item, dict):
+                inner = entry.fields_by_name["value"]
+                for map_key, map_value in item.items():
+                    _check_value(map_value, inner, f"{path}.{_segment(map_key)}")
+        elif _is_repeated(field) and isinstance(item, list):
+            for index, element in enumerate(item):
+                _check_value(element, field, f"{path}[{index}]")
+        else:
+            _check_value(item, field, path)
+
+
+def _check_value(item: Any, field: FieldDescriptor, path: str) -> None:
+    if item is None:
+        if field.message_type is None or field.message_type.full_name not in _NULLABLE:
+            raise BadRequest(path, "must not be null; leave the field out instead")
+        return
+    if field.enum_type is not None and field.enum_type.full_name != "google.protobuf.NullValue":
+        if not isinstance(item, str) or item.lstrip("-").isdigit():
+            raise BadRequest(path, f"must be one of the names of {field.enum_type.full_name}")
+    elif field.message_type is not None:
+        _check_values(item, field.message_type, path)
 
 
 def field_path(value: Any, message: Descriptor, prefix: str = "") -> str:
