@@ -111,21 +111,13 @@ async def test_schemathesis_finds_nothing(gateway: httpx.AsyncClient, chain: Cha
     store = await chain.store()
     known = Known(store.store_id, store.currency_code)
 
-    def follow_rules(case: schemathesis.Case[Any]) -> None:
+    # Right before each request goes out, in every phase, as a client would prepare it.
+    def before_call(context: schemathesis.HookContext, case: schemathesis.Case[Any], kwargs: dict[str, Any]) -> None:
         if case.meta is None or case.meta.generation.mode.is_positive:
             operation_id = str(case.operation.definition.raw.get("operationId", ""))
             apply(operation_id, case.path_parameters, case.query, case.body, known)
 
-    def map_case(context: schemathesis.HookContext, case: schemathesis.Case[Any]) -> schemathesis.Case[Any]:
-        follow_rules(case)
-        return case
-
-    def before_add_examples(context: schemathesis.HookContext, examples: list[schemathesis.Case[Any]]) -> None:
-        for case in examples:
-            follow_rules(case)
-
-    schemathesis.hook(map_case)
-    schemathesis.hook(before_add_examples)
+    schemathesis.hook(before_call)
     try:
         # The gateway runs in its own process, so the engine's blocking calls are fine here.
         failures, cases = _failures(from_schema(schema).execute())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from o2o_gateway import schema_rules
@@ -261,15 +262,20 @@ def _ids_in_response(route: Route) -> dict[str, str]:
     if message is None:
         return found
 
-    def ids(inner: Descriptor, prefix: str) -> None:
+    def ids(inner: Descriptor, prefix: str, *, top: bool) -> None:
         for field in inner.fields:
-            if field.type == FieldDescriptor.TYPE_STRING and not field.is_repeated and schema_rules.rules_of(field).id:
+            if field.type != FieldDescriptor.TYPE_STRING or field.is_repeated or not schema_rules.rules_of(field).id:
+                continue
+            # Only ids that are always there: a resource's own (output only) or a required
+            # reference; an optional one (a sale's member) may be empty.
+            behaviors = schema_rules.behaviors(field)
+            if top or behaviors & {field_behavior_pb2.OUTPUT_ONLY, field_behavior_pb2.REQUIRED}:
                 found.setdefault(field.name, f"{prefix}/{field.json_name}")
 
-    ids(message, "")
+    ids(message, "", top=True)
     for field in message.fields:
         if field.message_type is not None and not field.message_type.full_name.startswith("google.protobuf."):
-            ids(field.message_type, f"/{field.json_name}" + ("/0" if field.is_repeated else ""))
+            ids(field.message_type, f"/{field.json_name}" + ("/0" if field.is_repeated else ""), top=False)
     return found
 
 
