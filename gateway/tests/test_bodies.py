@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from google.api import http_pb2
 from grpc_health.v1 import health_pb2
 from o2o.common.v1 import common_pb2

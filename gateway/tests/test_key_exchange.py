@@ -9,7 +9,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status

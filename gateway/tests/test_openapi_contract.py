@@ -19,7 +19,6 @@ import httpx
 import phonenumbers
 import schemathesis
 from cross_field_rules import Known, apply
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from hypothesis import strategies as st
 from o2o_runtime.testing.chain import Chain, unique_phone
 from openapi_spec_validator import validate

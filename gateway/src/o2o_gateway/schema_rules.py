@@ -13,6 +13,7 @@ from typing import Any
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from o2o.common.v1 import field_rules_pb2
+from o2o_runtime import money
 
 # Platform ids: lower-case UUIDs (the platform mints version 7), as o2o_runtime.validation checks.
 ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -154,7 +155,11 @@ def _string(rules: field_rules_pb2.FieldRules, required: bool) -> dict[str, Any]
     if rules.id:
         keywords["examples"] = [EXAMPLE_ID]
     kind = rules.format or ("printable" if rules.printable else "")
-    if kind:
+    if kind == "currency":
+        # The platform's one currency table, spelled out: SDKs check it without a table of their own.
+        keywords["enum"] = sorted(money.currencies()) + ([] if required else [""])
+        keywords["examples"] = ["CNY"]
+    elif kind:
         constrained = {"format": kind}
         if kind in _EXAMPLES:
             keywords["examples"] = [_EXAMPLES[kind]]

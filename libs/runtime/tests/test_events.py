@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nats as nats_client
 import pytest
-from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from o2o.events.v1 import envelope_pb2
 from o2o.events.v1 import identity_events_pb2 as events
@@ -25,6 +24,7 @@ from o2o_runtime.events import (
     Subscription,
     emit,
     ensure_stream,
+    on,
     stream_name,
     subject_for,
 )
@@ -32,6 +32,7 @@ from o2o_runtime.testing.bus import envelope_bytes
 from o2o_runtime.testing.plugin import BACKENDS
 from o2o_runtime.testing.servers import NatsServer, Postgres
 from o2o_runtime.testing.waiting import eventually
+from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, update
@@ -39,7 +40,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 CONSUMER = "loyalty"
-Handler = Callable[[AsyncSession, Message, envelope_pb2.Envelope], Awaitable[None]]
+Handler = Callable[[UnitOfWork[AsyncSession], events.MemberRegistered, envelope_pb2.Envelope], Awaitable[None]]
 
 
 class Boom(Exception):
@@ -133,9 +134,10 @@ async def effects(database: Database) -> list[tuple[str, str]]:
     return [(str(event_id), str(member_id)) for event_id, member_id in rows]
 
 
-async def record_effect(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
-    assert isinstance(payload, events.MemberRegistered)
-    await session.exec(insert(EFFECTS).values(event_id=envelope.event_id, member_id=payload.member_id))
+async def record_effect(
+    uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+) -> None:
+    await uow.session.exec(insert(EFFECTS).values(event_id=envelope.event_id, member_id=payload.member_id))
 
 
 async def emit_committed(database: Database, producer: str, member_id: str) -> envelope_pb2.Envelope:
@@ -143,9 +145,14 @@ async def emit_committed(database: Database, producer: str, member_id: str) -> e
         return emit(session, producer, events.MemberRegistered(member_id=member_id), key=member_id)
 
 
+def subscription_of(producer: str, database: Database, handler: Handler = record_effect) -> Subscription[AsyncSession]:
+    # The repository of these tests is the bare session.
+    units = UnitsOfWork(database, CONSUMER, lambda session: session)
+    return Subscription(producer, units, [on(events.MemberRegistered, handler)], events_of="identity")
+
+
 def consumer_of(producer: str, database: Database, broker: Broker, handler: Handler = record_effect) -> EventConsumer:
-    subscription = Subscription(producer, {"MemberRegistered": (events.MemberRegistered, handler)})
-    return EventConsumer(CONSUMER, subscription, database, broker)
+    return EventConsumer(CONSUMER, subscription_of(producer, database, handler), broker)
 
 
 @contextlib.asynccontextmanager
@@ -351,9 +358,11 @@ async def test_same_event_delivered_twice_is_applied_once(any_db: Database, brok
 
 
 async def test_concurrent_deliveries_are_applied_once(any_db: Database, broker: Broker, producer: str) -> None:
-    async def slow_effect(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+    async def slow_effect(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
         await asyncio.sleep(0.05)  # both deliveries are in flight at once
-        await record_effect(session, payload, envelope)
+        await record_effect(uow, payload, envelope)
 
     consumer = consumer_of(producer, any_db, broker, slow_effect)
     data = envelope_bytes(producer, events.MemberRegistered(member_id="m-1"))
@@ -365,9 +374,9 @@ async def test_concurrent_deliveries_are_applied_once(any_db: Database, broker: 
 
 async def test_each_consumer_applies_an_event_once(any_db: Database, broker: Broker, producer: str) -> None:
     data = envelope_bytes(producer, events.MemberRegistered(member_id="m-1"))
-    subscription = Subscription(producer, {"MemberRegistered": (events.MemberRegistered, record_effect)})
-    loyalty = EventConsumer("loyalty", subscription, any_db, broker)
-    recs = EventConsumer("recs", subscription, any_db, broker)
+    subscription = subscription_of(producer, any_db)
+    loyalty = EventConsumer("loyalty", subscription, broker)
+    recs = EventConsumer("recs", subscription, broker)
     assert [await loyalty.handle(data), await recs.handle(data), await recs.handle(data)] == [True, True, False]
     assert len(await effects(any_db)) == 2
 
@@ -375,8 +384,10 @@ async def test_each_consumer_applies_an_event_once(any_db: Database, broker: Bro
 async def test_failed_handler_leaves_no_trace_so_redelivery_applies_it(
     any_db: Database, broker: Broker, producer: str
 ) -> None:
-    async def half_done(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
-        await record_effect(session, payload, envelope)
+    async def half_done(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
+        await record_effect(uow, payload, envelope)
         raise Boom("the effect is half written when this fails")
 
     data = envelope_bytes(producer, events.MemberRegistered(member_id="m-1"))
@@ -393,7 +404,9 @@ async def test_failed_handler_leaves_no_trace_so_redelivery_applies_it(
 async def test_unknown_event_types_are_skipped(any_db: Database, broker: Broker, producer: str) -> None:
     calls: list[str] = []
 
-    async def handler(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+    async def handler(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
         calls.append(envelope.type)
 
     consumer = consumer_of(producer, any_db, broker, handler)
@@ -409,7 +422,9 @@ async def test_unknown_event_types_are_skipped(any_db: Database, broker: Broker,
 async def test_handler_runs_in_the_producers_trace(any_db: Database, broker: Broker, producer: str) -> None:
     seen: list[int] = []
 
-    async def handler(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+    async def handler(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
         seen.append(trace.get_current_span().get_span_context().trace_id)
 
     tracer = TracerProvider().get_tracer("test")
@@ -451,9 +466,11 @@ async def test_consumer_run_applies_published_events_and_stops_cleanly(
 async def test_consumer_run_redelivers_after_a_failed_handler(any_db: Database, broker: Broker, producer: str) -> None:
     attempts: list[str] = []
 
-    async def flaky(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+    async def flaky(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberRegistered, envelope: envelope_pb2.Envelope
+    ) -> None:
         attempts.append(envelope.event_id)
-        await record_effect(session, payload, envelope)
+        await record_effect(uow, payload, envelope)
         if len(attempts) == 1:
             raise Boom("first delivery fails after writing")
 

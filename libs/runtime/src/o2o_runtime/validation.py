@@ -7,10 +7,10 @@ from collections.abc import Sized
 from typing import Self
 
 from o2o_runtime.errors import FieldViolation, InvalidArgument
+from o2o_runtime.money import is_currency
 
 # Identifiers minted by the platform are UUIDs (v7); anything else cannot exist.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 
@@ -46,7 +46,7 @@ class Violations:
     def currency(self, field: str, value: str) -> bool:
         if not value:
             return self.check(False, field, "is required")
-        return self.check(bool(_CURRENCY.match(value)), field, "must be an ISO 4217 code such as CNY")
+        return self.check(is_currency(value), field, "must be an active ISO 4217 currency code such as CNY")
 
     def enum(self, field: str, value: int, allowed: Sized | None = None, *, required: bool = True) -> bool:
         if value == 0:

@@ -16,6 +16,7 @@ from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.auth import Kind, current_principal
 from o2o_runtime.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
+from o2o_runtime.money import is_currency
 from o2o_runtime.timeutil import from_timestamp, to_timestamp
 from o2o_runtime.validation import Violations
 
@@ -58,7 +59,7 @@ def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction
     currency = message.currency_code
     if not currency:
         v.add(f"{prefix}.currency_code", "is required")
-    elif currency not in domain.CURRENCIES:
+    elif not is_currency(currency):
         v.add(f"{prefix}.currency_code", "is not a supported ISO 4217 currency")
     v.text(f"{prefix}.online_order_id", message.online_order_id, max_len=64)
     if len(message.lines) > domain.MAX_LINES:

@@ -12,6 +12,7 @@ from enum import IntEnum
 from zoneinfo import ZoneInfo
 
 from o2o_runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from o2o_runtime.money import is_currency
 
 
 class ReceiptKind(IntEnum):
@@ -27,27 +28,6 @@ class LinkMethod(IntEnum):
     CLAIM_CODE = 2
 
 
-# ISO 4217 codes the platform accepts, with their minor-unit exponent.
-CURRENCIES = {
-    "CNY": 2,
-    "HKD": 2,
-    "TWD": 2,
-    "JPY": 0,
-    "KRW": 0,
-    "SGD": 2,
-    "USD": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "AUD": 2,
-    "CAD": 2,
-    "CHF": 2,
-    "MYR": 2,
-    "THB": 2,
-    "IDR": 2,
-    "VND": 0,
-    "PHP": 2,
-    "INR": 2,
-}
 MAX_LINES = 500
 MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE_MINOR = 100_000_000  # one million in major units: above is a keying error
@@ -117,7 +97,7 @@ def check_transaction(tx: Transaction, now: datetime, prefix: str = "transaction
     def bad(path: str, description: str) -> None:
         problems.append(FieldViolation(f"{prefix}.{path}", description))
 
-    if tx.currency_code not in CURRENCIES:
+    if not is_currency(tx.currency_code):
         bad("currency_code", "is not a supported ISO 4217 currency")
     if not tx.lines:
         bad("lines", "must hold at least one line")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
 from o2o.events.v1 import envelope_pb2, identity_events_pb2, positioning_events_pb2
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.clients import ServiceToken
-from o2o_runtime.events import Subscription
+from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
 from o2o_runtime.timeutil import from_timestamp
+from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_receipts.api import ReceiptsApi
@@ -28,21 +28,25 @@ async def mount(runtime: Runtime) -> Mounted:
     policy = receipts_policy()
     policy.resolvers["staff"] = directory.staff_resource
 
-    async def member_erased(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
-        assert isinstance(payload, identity_events_pb2.MemberErased)
-        await receipts.forget_member(session, payload.member_id)
+    units = UnitsOfWork(runtime.database, "receipts", lambda session: session)
 
-    async def visit_ended(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
-        assert isinstance(payload, positioning_events_pb2.VisitEnded)
-        await receipts.count_visit(session, payload.store_id, from_timestamp(payload.end_time))
+    async def member_erased(
+        uow: UnitOfWork[AsyncSession], payload: identity_events_pb2.MemberErased, envelope: envelope_pb2.Envelope
+    ) -> None:
+        await receipts.forget_member(uow.session, payload.member_id)
+
+    async def visit_ended(
+        uow: UnitOfWork[AsyncSession], payload: positioning_events_pb2.VisitEnded, envelope: envelope_pb2.Envelope
+    ) -> None:
+        await receipts.count_visit(uow.session, payload.store_id, from_timestamp(payload.end_time))
 
     return Mounted(
         servicers=[(receipts_pb2_grpc.add_ReceiptsServiceServicer_to_server, ReceiptsApi(receipts))],
         policies=[policy],
         subscriptions=[
-            Subscription("identity", {"MemberErased": (identity_events_pb2.MemberErased, member_erased)}),
+            Subscription("identity", units, [on(identity_events_pb2.MemberErased, member_erased)]),
             # Footfall for the store-day report's conversion rate.
-            Subscription("positioning", {"VisitEnded": (positioning_events_pb2.VisitEnded, visit_ended)}),
+            Subscription("positioning", units, [on(positioning_events_pb2.VisitEnded, visit_ended)]),
         ],
         background=[periodic(settings.link_retry_s, receipts.link_due, "link pending receipts")],
     )

@@ -1,10 +1,27 @@
-"""Reading a refusal's google.rpc.Status details in tests."""
+"""Refusals in tests: awaiting a call that must fail, and reading its google.rpc.Status details."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+
+async def refused(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    """The error a call ends with; the test fails if the call succeeds."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+async def invalid_fields(call: Awaitable[object]) -> list[str]:
+    """The fields an INVALID_ARGUMENT refusal names; the test fails on any other outcome."""
+    error = await refused(call)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    return violated_fields(error)
 
 
 def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import Receiver, gateway  # noqa: F401  (the fixture)
 from o2o.events.v1 import loyalty_events_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as rpb
@@ -20,6 +19,7 @@ from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.bus import publish
 from o2o_runtime.testing.chain import ALL_CONSENTS, Chain
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.receiver import Receiver
 from o2o_runtime.testing.waiting import eventually
 from receipts_support import Shop, open_shop, transaction
 

@@ -1,4 +1,4 @@
-"""Webhooks' entry point: `o2o serve webhooks`."""
+"""Webhooks' entry point: `python -m o2o_webhooks` (or `o2o serve webhooks`)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import httpx
 from google.protobuf.message import Message
 from o2o.events.v1 import envelope_pb2, loyalty_events_pb2, receipts_events_pb2
 from o2o.webhooks.v1 import webhooks_pb2_grpc
-from o2o_runtime.events import Subscription
+from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
+from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from o2o_gateway.webhooks.api import WebhooksApi
-from o2o_gateway.webhooks.app import USER_AGENT, Webhooks
-from o2o_gateway.webhooks.domain import EventFacts, EventType
-from o2o_gateway.webhooks.policy import webhooks_policy
-from o2o_gateway.webhooks.settings import WebhooksSettings
+from o2o_webhooks.api import WebhooksApi
+from o2o_webhooks.app import USER_AGENT, Webhooks
+from o2o_webhooks.domain import EventFacts, EventType
+from o2o_webhooks.policy import webhooks_policy
+from o2o_webhooks.settings import WebhooksSettings
 
-Handler = Callable[[AsyncSession, Message, envelope_pb2.Envelope], Awaitable[None]]
+Handler = Callable[[UnitOfWork[AsyncSession], Any, envelope_pb2.Envelope], Awaitable[None]]
 
 
 async def mount(runtime: Runtime) -> Mounted:
@@ -32,13 +33,15 @@ async def mount(runtime: Runtime) -> Mounted:
         timeout=settings.delivery_timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
     )
     webhooks = Webhooks(runtime.database, settings, client)
+    # The consumer's unit of work hands the handlers its session; routing builds its own queries.
+    units = UnitsOfWork(runtime.database, "webhooks", lambda session: session)
 
     def routed(event_type: EventType, with_member: bool = True) -> Handler:
-        async def handle(session: AsyncSession, payload: Message, envelope: envelope_pb2.Envelope) -> None:
+        async def handle(uow: UnitOfWork[AsyncSession], payload: Message, envelope: envelope_pb2.Envelope) -> None:
             # Every routed payload names its store, and its member when it has one.
             fields: Any = payload
             facts = EventFacts(event_type, str(fields.store_id), str(fields.member_id) if with_member else "")
-            await webhooks.route(session, facts, payload, envelope)
+            await webhooks.route(uow.session, facts, payload, envelope)
 
         return handle
 
@@ -48,22 +51,14 @@ async def mount(runtime: Runtime) -> Mounted:
         subscriptions=[
             Subscription(
                 "receipts",
-                {
-                    "ReceiptIssued": (receipts_events_pb2.ReceiptIssued, routed(EventType.RECEIPT_ISSUED)),
-                    "ReceiptClaimed": (
-                        receipts_events_pb2.ReceiptClaimed,
-                        routed(EventType.RECEIPT_CLAIMED),
-                    ),
-                    "StoreDayClosed": (
-                        receipts_events_pb2.StoreDayClosed,
-                        routed(EventType.STORE_DAY_CLOSED, with_member=False),
-                    ),
-                },
+                units,
+                [
+                    on(receipts_events_pb2.ReceiptIssued, routed(EventType.RECEIPT_ISSUED)),
+                    on(receipts_events_pb2.ReceiptClaimed, routed(EventType.RECEIPT_CLAIMED)),
+                    on(receipts_events_pb2.StoreDayClosed, routed(EventType.STORE_DAY_CLOSED, with_member=False)),
+                ],
             ),
-            Subscription(
-                "loyalty",
-                {"OfferIssued": (loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))},
-            ),
+            Subscription("loyalty", units, [on(loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))]),
         ],
         background=[periodic(settings.dispatch_interval_s, webhooks.send_due, "send due webhook deliveries")],
         # Webhooks consumes events; it publishes none.
@@ -76,7 +71,7 @@ SERVICE = ServiceDefinition(
     name="webhooks",
     default_port=50056,
     settings_type=WebhooksSettings,
-    migrations="o2o_gateway.webhooks:migrations",
+    migrations="o2o_webhooks:migrations",
     mount=mount,
 )
 

@@ -26,10 +26,10 @@ from o2o_runtime.pagination import Page, PageRequest
 from o2o_runtime.timeutil import utcnow
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from o2o_gateway.webhooks import domain
-from o2o_gateway.webhooks.domain import DeliveryState, EventFacts, EventType
-from o2o_gateway.webhooks.settings import WebhooksSettings
-from o2o_gateway.webhooks.store import DeliveryRow, Repository, SubscriptionRow
+from o2o_webhooks import domain
+from o2o_webhooks.domain import DeliveryState, EventFacts, EventType
+from o2o_webhooks.settings import WebhooksSettings
+from o2o_webhooks.store import DeliveryRow, Repository, SubscriptionRow
 
 log = logging.getLogger("o2o.webhooks")
 USER_AGENT = "o2o-webhooks/1"

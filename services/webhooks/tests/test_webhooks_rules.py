@@ -6,8 +6,8 @@ import hashlib
 import hmac
 
 import pytest
-from o2o_gateway.webhooks import domain
-from o2o_gateway.webhooks.domain import DeliveryState, EventFacts, EventType
+from o2o_webhooks import domain
+from o2o_webhooks.domain import DeliveryState, EventFacts, EventType
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from o2o_runtime.pagination import PageRequest
 from o2o_runtime.timeutil import to_timestamp
 from o2o_runtime.validation import Violations
 
-from o2o_gateway.webhooks import domain
-from o2o_gateway.webhooks.app import NewSubscription, Webhooks
-from o2o_gateway.webhooks.store import DeliveryRow, SubscriptionRow
+from o2o_webhooks import domain
+from o2o_webhooks.app import NewSubscription, Webhooks
+from o2o_webhooks.store import DeliveryRow, SubscriptionRow
 
 EVENT_TYPES = frozenset(int(t) for t in domain.EventType)
 STATES = frozenset(int(s) for s in domain.DeliveryState)
