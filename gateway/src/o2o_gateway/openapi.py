@@ -63,6 +63,7 @@ class _Schemas:
             # The gateway refuses fields the message does not have.
             schema["additionalProperties"] = False
             schema.update(schema_rules.oneof_keywords(message, {f.name: f.json_name for f in message.fields}))
+            schema.update(schema_rules.emptied_keywords(message))
             self.components[message.full_name] = schema
         return {"$ref": f"#/components/schemas/{message.full_name}"}
 
@@ -132,16 +133,8 @@ def _query_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
 
 
 def _query(name: str, field: FieldDescriptor, schemas: _Schemas) -> dict[str, Any]:
-    schema = schemas.field(field)
-    if field.is_repeated:
-        return {
-            "name": name,
-            "in": "query",
-            "required": schema_rules.is_required(field),
-            "schema": schema,
-            "explode": True,
-        }
-    return {"name": name, "in": "query", "required": schema_rules.is_required(field), "schema": schema}
+    # A repeated field is the parameter repeated (`?consents=A&consents=B`), OpenAPI's default form.
+    return {"name": name, "in": "query", "required": schema_rules.is_required(field), "schema": schemas.field(field)}
 
 
 def _path_parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ def value_keywords(field: FieldDescriptor, *, given: bool = False) -> dict[str, 
         # A required string is a given one: proto3 cannot tell an empty string from none. (A
         # format that is never empty says so itself; an erased member's phone reads back empty.)
         shaped = keywords.get("format") not in (None, "printable", "page-token")
-        if is_required(field) and not shaped and not {"minLength", "enum"} & keywords.keys():
+        if is_required(field) and not shaped and not {"minLength", "enum"} & keywords.keys() and not rules.empty_when:
             keywords["minLength"] = 1
         return keywords
     if field.type in _NUMBERS:
@@ -130,6 +130,27 @@ def oneof_keywords(message: Descriptor, json_names: dict[str, str]) -> dict[str,
     if len(choices) == 1:
         return {"oneOf": choices[0]}
     return {"allOf": [{"oneOf": choice} for choice in choices]}
+
+
+def emptied_keywords(message: Descriptor) -> dict[str, Any]:
+    """Required strings that read back empty in some state of the message (an erased member's
+    phone): required, given and non-empty, unless the message says it is in that state."""
+    conditions: dict[tuple[str, str], list[str]] = {}
+    for field in message.fields:
+        condition = rules_of(field).empty_when
+        if condition and is_required(field):
+            name, _, value = condition.partition("=")
+            conditions.setdefault((message.fields_by_name[name].json_name, value), []).append(field.json_name)
+    blocks = [
+        {
+            "if": {"required": [name], "properties": {name: {"const": value}}},
+            "else": {"properties": {emptied: {"minLength": 1} for emptied in fields}},
+        }
+        for (name, value), fields in conditions.items()
+    ]
+    if not blocks:
+        return {}
+    return blocks[0] if len(blocks) == 1 else {"allOf": blocks}
 
 
 def _is_field_mask(field: FieldDescriptor) -> bool:
