@@ -126,9 +126,11 @@ def oneof_keywords(message: Descriptor, json_names: dict[str, str]) -> dict[str,
     ]
     if not required:
         return {}
+    if len(required) == 1 and len(required[0].fields) == len(message.fields):
+        # The oneof is the whole message (a token request's grant): one property, said plainly,
+        # which generators of typed clients read as well as validators do.
+        return {"minProperties": 1, "maxProperties": 1}
     choices = [[{"required": [json_names[f.name]]} for f in oneof.fields] for oneof in required]
-    if len(choices) == 1:
-        return {"oneOf": choices[0]}
     return {"allOf": [{"oneOf": choice} for choice in choices]}
 
 

@@ -3,8 +3,7 @@
 Path variables, query parameters and the body are merged into one JSON document that
 `json_format` parses against the request type, so every field type is converted exactly as
 the proto3 JSON mapping says, and unknown or ill-typed fields are refused with their name.
-Names are AIP-193 field paths (proto names, indexes: `transaction.lines[0].unit_price`), the
-same paths the services use in their own field violations.
+Refusals name AIP-193 field paths (see fieldpath), the paths the services use too.
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-from google.protobuf.message_factory import GetMessageClass
 
 from o2o_gateway import jsonbody
+from o2o_gateway.fieldpath import MAX_RECURSION, field_named, field_path, join, segment
 from o2o_gateway.routes import Route
 
 _WELL_KNOWN_SCALARS = {
@@ -44,8 +43,6 @@ _NULLABLE = _WELL_KNOWN_SCALARS - {
 } | {"google.protobuf.Value"}
 _PARSING = re.compile(r"Failed to parse ([A-Za-z0-9_]+) field: ")
 _LOCATION = re.compile(r' at "?[A-Za-z0-9_.\[\]]+"?\.*$')
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MAX_RECURSION = 32
 
 
 class BadRequest(ValueError):
@@ -88,7 +85,7 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
     _check_values(document, descriptor, "")
     request = route.request_type()
     try:
-        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=_MAX_RECURSION)
+        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=MAX_RECURSION)
     except json_format.ParseError as exc:
         raise BadRequest(field_path(document, descriptor) or "body", _plain(str(exc))) from None
     return request
@@ -111,9 +108,9 @@ def _assign(document: dict[str, Any], descriptor: Descriptor, path: str, value: 
     for depth, name in enumerate(names):
         if message is None:
             raise BadRequest(".".join(proto_path), f"{path!r} goes through a field that is not a message")
-        field = _field_named(message, name)
+        field = field_named(message, name)
         if field is None:
-            raise BadRequest(".".join([*proto_path, _segment(name)]), f"{message.full_name} has no field {name!r}")
+            raise BadRequest(".".join([*proto_path, segment(name)]), f"{message.full_name} has no field {name!r}")
         proto_path.append(field.name)
         path = ".".join(proto_path)
         key = field.json_name
@@ -148,20 +145,13 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
-def _field_named(message: Descriptor, name: str) -> FieldDescriptor | None:
-    found = message.fields_by_name.get(name)
-    if found is not None:
-        return found
-    return next((f for f in message.fields if f.json_name == name), None)
-
-
 def _json_name(message: Descriptor, name: str) -> str:
     field = message.fields_by_name[name]
     return str(field.json_name)
 
 
 def _json_to_proto_name(message: Descriptor, name: str) -> str:
-    field = _field_named(message, name)
+    field = field_named(message, name)
     return str(field.name) if field is not None else name
 
 
@@ -186,16 +176,16 @@ def _check_values(value: Any, message: Descriptor, prefix: str) -> None:
     if not isinstance(value, dict) or message.full_name.startswith("google.protobuf."):
         return
     for key, item in value.items():
-        field = _field_named(message, key)
+        field = field_named(message, key)
         if field is None:
             continue
-        path = _join(prefix, field.name)
+        path = join(prefix, field.name)
         entry = field.message_type
         if entry is not None and entry.GetOptions().map_entry:
             if isinstance(item, dict):
                 inner = entry.fields_by_name["value"]
                 for map_key, map_value in item.items():
-                    _check_value(map_value, inner, f"{path}.{_segment(map_key)}")
+                    _check_value(map_value, inner, f"{path}.{segment(map_key)}")
         elif _is_repeated(field) and isinstance(item, list):
             for index, element in enumerate(item):
                 _check_value(element, field, f"{path}[{index}]")
@@ -213,74 +203,6 @@ def _check_value(item: Any, field: FieldDescriptor, path: str) -> None:
             raise BadRequest(path, f"must be one of the names of {field.enum_type.full_name}")
     elif field.message_type is not None:
         _check_values(item, field.message_type, path)
-
-
-def field_path(value: Any, message: Descriptor, prefix: str = "") -> str:
-    """The AIP-193 path of the first field of the JSON document that the proto3 JSON parser
-    refuses (`transaction.lines[1].unit_price.amount_minor`), found by parsing the document's
-    parts one at a time; "" when no single part is at fault. Runs only on a request already
-    refused, so its cost never touches a good one."""
-    if not isinstance(value, dict):
-        return prefix
-    present: dict[int, FieldDescriptor] = {}
-    for key, item in value.items():
-        field = _field_named(message, key)
-        if field is None:
-            return _join(prefix, _segment(key))
-        if not _refuses(message, {key: item}):
-            # Two names for one field, or two members of one oneof, are only wrong together.
-            if field.number in present or (
-                field.containing_oneof is not None
-                and any(f.containing_oneof is field.containing_oneof for f in present.values())
-            ):
-                return _join(prefix, field.name)
-            present[field.number] = field
-            continue
-        return _inside(field, key, item, message, _join(prefix, field.name))
-    return prefix
-
-
-def _inside(field: FieldDescriptor, key: str, item: Any, message: Descriptor, path: str) -> str:
-    """The path inside a refused field: the element, map entry or nested field at fault."""
-    entry = field.message_type
-    if entry is not None and entry.GetOptions().map_entry:
-        if isinstance(item, dict):
-            for map_key, map_value in item.items():
-                if _refuses(message, {key: {map_key: map_value}}):
-                    at = f"{path}.{_segment(map_key)}"
-                    return _descend(map_value, entry.fields_by_name["value"].message_type, at)
-        return path
-    if _is_repeated(field):
-        if isinstance(item, list):
-            for index, element in enumerate(item):
-                if _refuses(message, {key: [element]}):
-                    return _descend(element, field.message_type, f"{path}[{index}]")
-        return path
-    return _descend(item, field.message_type, path)
-
-
-def _descend(value: Any, message: Descriptor | None, path: str) -> str:
-    # Well-known types have JSON forms of their own (a Timestamp is a string): no fields to name.
-    if message is None or message.full_name.startswith("google.protobuf."):
-        return path
-    return field_path(value, message, path) or path
-
-
-def _refuses(message: Descriptor, document: dict[str, Any]) -> bool:
-    try:
-        json_format.ParseDict(document, GetMessageClass(message)(), max_recursion_depth=_MAX_RECURSION)
-    except json_format.ParseError:
-        return True
-    return False
-
-
-def _segment(key: str) -> str:
-    """A map key or unknown name as a path segment: backquoted unless an identifier (AIP-161)."""
-    return key if _IDENTIFIER.match(key) else "`" + key.replace("`", "``") + "`"
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 def _plain(message: str) -> str:
