@@ -207,8 +207,8 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         body_schema = _body_schema(route, schemas)
         resolved = schemas.resolve(body_schema)
         operation["requestBody"] = {
-            # An empty body is an empty object: it is required only where the object has required fields.
-            "required": bool(resolved.get("required")),
+            # An empty body is an empty object: it is required only where an empty object is not enough.
+            "required": bool({"required", "minProperties", "oneOf", "allOf"} & resolved.keys()),
             "content": {"application/json": {"schema": body_schema}},
         }
     return operation
