@@ -107,9 +107,12 @@ def run_json(module: str, arguments: Sequence[str]) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _run_generator(module: str, arguments: list[str], bench: BenchSettings, concurrency: int | None) -> dict[str, Any]:
+def _run_generator(
+    module: str, arguments: list[str], bench: BenchSettings, concurrency: int | None, warmup_s: float | None = None
+) -> dict[str, Any]:
     arguments = [*arguments, "--concurrency", str(concurrency or bench.concurrency)]
-    arguments += ["--duration", str(bench.duration_s), "--warmup", str(bench.warmup_s)]
+    warmup = bench.warmup_s if warmup_s is None else warmup_s
+    arguments += ["--duration", str(bench.duration_s), "--warmup", str(warmup)]
     figures = run_json(module, arguments)
     if not figures["requests"]:
         raise RuntimeError(f"{module} completed no call: errors {figures['errors']}")
@@ -124,14 +127,22 @@ async def load(
     *,
     concurrency: int | None = None,
     unique_field: str = "",
+    warmup_s: float | None = None,
 ) -> dict[str, Any]:
-    """The gRPC load generator in its own process (this one keeps running its event loop)."""
+    """The gRPC load generator in its own process (this one keeps running its event loop).
+    warmup_s: calls before measuring (BENCH_WARMUP_S by default); 0 counts every call made."""
     arguments = ["--target", target, "--method", method, "--request", request]
     for token in tokens:
         arguments += ["--token", token]
     if unique_field:
         arguments += ["--unique-field", unique_field]
-    return await asyncio.to_thread(_run_generator, "bench.load", arguments, settings(), concurrency)
+    return await asyncio.to_thread(_run_generator, "bench.load", arguments, settings(), concurrency, warmup_s)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def http_load(url: str, headers: Sequence[str], *, concurrency: int | None = None) -> dict[str, Any]:

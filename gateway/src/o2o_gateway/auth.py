@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Container
 
 import grpc
 from google.rpc import status_pb2
@@ -60,9 +61,10 @@ class Authenticator:
         audience: str,
         api_key_cache_s: float,
         timeout_s: float = 5.0,
+        erased_members: Container[str] = frozenset(),
     ) -> None:
         self._identity = identity_pb2_grpc.IdentityServiceStub(identity)
-        self._verifier = TokenVerifier(keys, issuer=issuer, audience=audience)
+        self._verifier = TokenVerifier(keys, issuer=issuer, audience=audience, erased_members=erased_members)
         self._cache_s = api_key_cache_s
         self._timeout_s = timeout_s
         self._exchanged: dict[str, tuple[float, str]] = {}

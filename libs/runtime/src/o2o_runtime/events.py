@@ -34,11 +34,13 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from o2o_runtime import metrics
 from o2o_runtime.db import Database, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, inject_context
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new
+from o2o_runtime.wellknown import to_timestamp
 
 if TYPE_CHECKING:
     from o2o_runtime.uow import UnitOfWork, UnitsOfWork
@@ -249,6 +251,7 @@ class OutboxRelay:
     ) -> None:
         """One UPDATE for every row sent (not one per row), and the failed row's error."""
         sent = [row.event_id for row in rows if row.published_at is not None]
+        metrics.outbox_published(self.producer, rows)
         # The rows were changed in memory; the bulk statements below are what is written.
         for row in rows:
             if row in session:
@@ -441,6 +444,7 @@ class EventConsumer:
                 await psub.unsubscribe()
 
     async def _handle_messages(self, messages: Sequence[Msg]) -> None:
+        metrics.events_delivered(self.durable, messages)
         decoded = [self._decode(message.data) for message in messages]
         batch = [event for event in decoded if event is not None]
         try:
@@ -455,6 +459,7 @@ class EventConsumer:
                 try:
                     await self._apply([event])
                 except Exception:
+                    metrics.event_failed(self.durable)
                     attempt = message.metadata.num_delivered if message.metadata else 1
                     log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
                     await message.nak(delay=min(2.0**attempt, 60.0))
@@ -501,6 +506,7 @@ class EventConsumer:
                 )
                 with tracer.start_as_current_span(f"handle {event.envelope.type}", context=parent):
                     await event.handler.apply(uow, event.payload, event.envelope)
+        metrics.events_handled(self.durable, [unique[event_id].envelope for event_id in inserted])
         return inserted
 
     async def handle(self, data: bytes) -> bool:

@@ -1,10 +1,8 @@
-"""UTC times and their protobuf form."""
+"""UTC times. Their protobuf form (Timestamp) is converted in o2o_runtime.wellknown."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 
 def utcnow() -> datetime:
@@ -14,15 +12,3 @@ def utcnow() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def to_timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(as_utc(moment))
-    return stamp
-
-
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)

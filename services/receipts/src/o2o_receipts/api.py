@@ -17,8 +17,8 @@ from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.auth import Kind, current_principal
 from o2o_runtime.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from o2o_runtime.money import is_currency
-from o2o_runtime.timeutil import from_timestamp, to_timestamp
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_receipts import domain
 from o2o_receipts.app import Receipts, ReceiptView, Submitted
@@ -40,13 +40,7 @@ MAX_UPLOAD = 10_000
 
 
 def _money(v: Violations, field: str, value: common_pb2.Money, currency: str, *, required: bool = True) -> int:
-    if not value.currency_code and value.amount_minor == 0:
-        if required:
-            v.add(field, "is required")
-        return 0
-    if value.currency_code != currency:
-        v.add(f"{field}.currency_code", f"must be the transaction's currency {currency or '(unset)'}")
-    return int(value.amount_minor)
+    return v.money(field, value, currency=currency, required=required, currency_owner="transaction")
 
 
 def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction:
@@ -54,7 +48,7 @@ def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction
     v.resource_id(f"{prefix}.store_id", message.store_id)
     v.text(f"{prefix}.register_id", message.register_id, required=True, max_len=64)
     v.text(f"{prefix}.pos_transaction_number", message.pos_transaction_number, required=True, max_len=64)
-    v.check(message.HasField("occurred_time"), f"{prefix}.occurred_time", "is required")
+    occurred_at = v.timestamp(f"{prefix}.occurred_time", message, "occurred_time", required=True)
     v.enum(f"{prefix}.channel", message.channel, CHANNELS)
     currency = message.currency_code
     if not currency:
@@ -98,11 +92,12 @@ def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction
         payments.append(domain.Payment(payment.method, amount, payment.provider, payment.account_token))
     total = _money(v, f"{prefix}.total", message.total, currency)
     v.raise_if_any()
+    assert occurred_at is not None  # required above
     return domain.Transaction(
         store_id=message.store_id,
         register_id=message.register_id,
         pos_transaction_number=message.pos_transaction_number,
-        occurred_at=from_timestamp(message.occurred_time),
+        occurred_at=occurred_at,
         channel=message.channel,
         currency_code=currency,
         lines=lines,
@@ -282,8 +277,8 @@ class ReceiptsApi(receipts_pb2_grpc.ReceiptsServiceServicer):
         v.resource_id("member_id", request.member_id, required=False)
         v.resource_id("associate_id", request.associate_id, required=False)
         size = v.page_size("page_size", request.page_size)
-        start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-        end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+        start = v.timestamp("start_time", request, "start_time")
+        end = v.timestamp("end_time", request, "end_time")
         if start and end and end <= start:
             v.add("end_time", "must be after start_time")
         before = None
@@ -380,11 +375,10 @@ class ReceiptsApi(receipts_pb2_grpc.ReceiptsServiceServicer):
         elif scope:
             v.text("rule.key", rule.key, required=True, max_len=100)
         v.check(0 <= rule.rate_bp <= 5_000, "rule.rate_bp", "must be between 0 and 5000 basis points")
-        v.check(rule.HasField("effective_time"), "rule.effective_time", "is required")
+        effective = v.timestamp("rule.effective_time", rule, "effective_time", required=True)
         v.raise_if_any()
-        row = await self.receipts.set_commission_rule(
-            current_principal(), scope, rule.key, rule.rate_bp, from_timestamp(rule.effective_time)
-        )
+        assert effective is not None  # required above
+        row = await self.receipts.set_commission_rule(current_principal(), scope, rule.key, rule.rate_bp, effective)
         return pb.SetCommissionRuleResponse(
             rule=pb.CommissionRule(
                 rule_id=row.rule_id,
@@ -400,13 +394,14 @@ class ReceiptsApi(receipts_pb2_grpc.ReceiptsServiceServicer):
     ) -> pb.GetCommissionStatementResponse:
         v = Violations()
         v.resource_id("associate_id", request.associate_id)
-        v.check(request.HasField("start_time"), "start_time", "is required")
-        v.check(request.HasField("end_time"), "end_time", "is required")
-        if request.HasField("start_time") and request.HasField("end_time"):
-            start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+        start = v.timestamp("start_time", request, "start_time", required=True)
+        end = v.timestamp("end_time", request, "end_time", required=True)
+        if start and end:
             v.check(end > start, "end_time", "must be after start_time")
             v.check((end - start).days <= 366, "end_time", "a statement covers at most a year")
         v.raise_if_any()
+        assert start is not None  # required above
+        assert end is not None
         statement = await self.receipts.statement(request.associate_id, start, end)
         currency = statement.currency_code
         return pb.GetCommissionStatementResponse(

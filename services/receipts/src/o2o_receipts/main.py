@@ -8,8 +8,8 @@ from o2o_runtime.clients import ServiceToken
 from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
-from o2o_runtime.timeutil import from_timestamp
 from o2o_runtime.uow import UnitOfWork, UnitsOfWork
+from o2o_runtime.wellknown import from_timestamp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_receipts.api import ReceiptsApi
@@ -55,6 +55,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="receipts",
     default_port=50052,
+    default_metrics_port=9420,
     settings_type=ReceiptsSettings,
     migrations="o2o_receipts:migrations",
     mount=mount,

@@ -8,7 +8,7 @@ from typing import Any
 
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import receipts_events_pb2 as events
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_receipts import domain
 from o2o_receipts.store import PaymentRow, ReceiptLineRow, ReceiptRow
