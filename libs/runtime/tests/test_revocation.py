@@ -110,3 +110,35 @@ async def test_a_new_process_learns_erasures_made_before_it_started(platform: Pl
         stop.set()
         await asyncio.gather(*tasks)
         await broker.close()
+
+
+async def test_the_feed_carries_on_after_the_broker_restarts(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted broker may forget the feed's consumer without telling it: the feed notices
+    and starts over, so erasures after the restart still arrive."""
+    monkeypatch.setattr("o2o_runtime.revocation.CHECK_EVERY_S", 0.2)
+    before, after = new_id(), new_id()
+    erased = ErasedMembers()
+    broker = Broker(platform.nats.url)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(broker.connect(stop)), asyncio.create_task(ErasureFeed(erased, broker).run(stop))]
+    try:
+
+        async def knows(member_id: str) -> bool:
+            return member_id in erased
+
+        await publish(
+            platform.nats.url, "identity", events.MemberErased(member_id=before, erase_time=to_timestamp(utcnow()))
+        )
+        await eventually(lambda: knows(before), timeout_s=10, what="an erasure before the restart")
+        platform.nats.stop()
+        platform.nats.start()
+        await publish(
+            platform.nats.url, "identity", events.MemberErased(member_id=after, erase_time=to_timestamp(utcnow()))
+        )
+        await eventually(lambda: knows(after), timeout_s=20, what="an erasure after the broker restarted")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await broker.close()

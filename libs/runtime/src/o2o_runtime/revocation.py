@@ -15,8 +15,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from o2o.events.v1 import envelope_pb2, identity_events_pb2
 
 from o2o_runtime.auth import MAX_TOKEN_LIFETIME
@@ -28,6 +27,10 @@ log = logging.getLogger("o2o.revocation")
 ERASED_SUBJECT = subject_for("identity", identity_events_pb2.MemberErased.DESCRIPTOR.name)
 # A token is accepted a few seconds past its expiry (clock leeway); a minute covers it.
 REMEMBER_FOR = MAX_TOKEN_LIFETIME + timedelta(minutes=1)
+FETCH = 256
+FETCH_WAIT_S = 1.0
+CHECK_EVERY_S = 5.0
+CONSUMER_IDLE_S = 60.0
 
 
 class ErasedMembers:
@@ -78,6 +81,9 @@ class ErasureFeed:
                 delay = min(delay * 2, 30.0)
 
     async def _follow(self, stop: asyncio.Event) -> None:
+        """An ephemeral pull consumer from REMEMBER_FOR ago. Its existence is checked now and
+        then: after a broker restart the consumer may be gone without any error reaching a
+        fetch, and the feed must start over rather than wait forever."""
         connected = asyncio.ensure_future(self.broker.jetstream())
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait([connected, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -87,25 +93,34 @@ class ErasureFeed:
             return
         js = connected.result()
         await ensure_stream(js, "identity")
-        subscription = await js.subscribe(
+        subscription = await js.pull_subscribe(
             ERASED_SUBJECT,
             stream=stream_name("identity"),
-            cb=self._on_message,
-            ordered_consumer=True,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_TIME,
                 opt_start_time=utcnow() - self.erased.remember_for,
+                ack_policy=AckPolicy.NONE,
+                # The broker drops the consumer once this process stops asking.
+                inactive_threshold=CONSUMER_IDLE_S,
             ),
         )
         log.info("following member erasures", extra={"since_s": self.erased.remember_for.total_seconds()})
+        checked = time.monotonic()
         try:
-            await stop.wait()
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(FETCH, timeout=FETCH_WAIT_S)
+                except TimeoutError:
+                    messages = []
+                for message in messages:
+                    self.handle(message.data)
+                if time.monotonic() - checked > CHECK_EVERY_S:
+                    # Raises when the consumer is gone; run() then starts the feed over.
+                    await subscription.consumer_info()
+                    checked = time.monotonic()
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
-
-    async def _on_message(self, message: Msg) -> None:
-        self.handle(message.data)
 
     def handle(self, data: bytes) -> None:
         envelope = envelope_pb2.Envelope.FromString(data)
