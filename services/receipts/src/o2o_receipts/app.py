@@ -125,7 +125,7 @@ class Receipts:
     # ---- ingestion -----------------------------------------------------------------
 
     async def submit(self, device: Principal, tx: domain.Transaction, prefix: str = "transaction") -> Submitted:
-        facts = await self.directory.store(tx.store_id, f"{prefix}.store_id")
+        facts = await self.directory.store(tx.store_id)
         if tx.currency_code and tx.currency_code != facts.currency_code:
             raise InvalidArgument.field(f"{prefix}.currency_code", f"the store sells in {facts.currency_code}")
         domain.check_transaction(tx, utcnow(), prefix)
@@ -423,7 +423,7 @@ class Receipts:
         requested: Sequence[domain.RefundRequestLine],
         reason: str,
     ) -> Submitted:
-        facts = await self.directory.store(store_id, "store_id")
+        facts = await self.directory.store(store_id)
         request_key = f"refund|{original_id}|" + "|".join(f"{r.line_number}:{r.quantity}" for r in requested)
         fingerprint = hashlib.sha256(f"{request_key}|{store_id}|{register_id}|{number}".encode()).hexdigest()
         async with self.db.read() as session:

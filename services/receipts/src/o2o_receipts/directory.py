@@ -12,7 +12,7 @@ from o2o.identity.v1 import identity_pb2 as pb
 from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime.auth import Resource
 from o2o_runtime.clients import ServiceToken, channel
-from o2o_runtime.errors import InvalidArgument, Unavailable
+from o2o_runtime.errors import NotFound, Unavailable
 
 STORE_TTL_S = 300.0
 ACCOUNT_TTL_S = 600.0
@@ -36,7 +36,7 @@ class IdentityDirectory:
         self._stores: dict[str, tuple[float, StoreFacts]] = {}
         self._accounts: dict[str, tuple[float, str]] = {}
 
-    async def store(self, store_id: str, field: str = "store_id") -> StoreFacts:
+    async def store(self, store_id: str) -> StoreFacts:
         cached = self._stores.get(store_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -46,7 +46,8 @@ class IdentityDirectory:
             )
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                raise InvalidArgument.field(field, "is not a known store") from None
+                # The store a call names does not exist: NOT_FOUND, with the store as resource.
+                raise NotFound("store", store_id) from None
             raise Unavailable("the store directory is unavailable; retry shortly") from None
         store = reply.store
         facts = StoreFacts(store.store_id, store.name, store.region, store.time_zone, store.currency_code)

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from o2o_runtime.auth import Kind, Principal, Role
-from o2o_runtime.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from o2o_runtime.errors import NotFound, PermissionDenied, ResourceExhausted, Unauthenticated
 from o2o_runtime.timeutil import as_utc, utcnow
 from sqlalchemy.exc import IntegrityError
 
 from o2o_identity.app.credentials import Passwords
 from o2o_identity.app.units import Units
 from o2o_identity.domain import credentials
-from o2o_identity.domain.members import require_active
 from o2o_identity.domain.staff import ROLE_BY_NUMBER, token_stores
 from o2o_identity.domain.tokens import keep_published_for, rotation_due
 from o2o_identity.settings import IdentitySettings
@@ -119,7 +118,11 @@ class SignIn:
             if member_id:
                 if not credentials.may_act_for_members(row.scopes):
                     raise PermissionDenied("this api key may not act for members")
-                require_active(await repo.member(member_id), member_id)
+                member = await repo.member(member_id)
+                # An erased member is gone for partners, as one never registered is: no token acts
+                # for either, and the caller is told the member does not exist.
+                if member is None or member.erased:
+                    raise NotFound("member", member_id)
                 principal = Principal(kind=Kind.MEMBER, subject=member_id, partner=row.partner)
             else:
                 principal = Principal(
