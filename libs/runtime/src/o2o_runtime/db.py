@@ -77,6 +77,11 @@ class Database:
         else:
             async with self._sessions() as session, session.begin():
                 yield session
+        self.committed()
+
+    def committed(self) -> None:
+        """Runs the after-commit callbacks; for writes committed outside `transaction()` (a
+        group commit on a raw driver connection)."""
         for callback in self._after_commit:
             callback()
 

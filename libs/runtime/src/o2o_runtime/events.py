@@ -106,8 +106,9 @@ async def ensure_stream(js: JetStreamContext, producer: str) -> None:
         await js.stream_info(config.name or "")
 
 
-def emit(session: AsyncSession, producer: str, payload: Message, key: str = "") -> envelope_pb2.Envelope:
-    """Adds the event to the caller's transaction; it is published only if that commits."""
+def outbox_entry(producer: str, payload: Message, key: str = "") -> tuple[envelope_pb2.Envelope, dict[str, Any]]:
+    """The envelope of an event and its outbox row (as column values), for a writer that
+    inserts outbox rows in bulk. The trace context is the caller's current one."""
     event_type = payload.DESCRIPTOR.name
     packed = any_pb2.Any()
     packed.Pack(payload)
@@ -123,14 +124,22 @@ def emit(session: AsyncSession, producer: str, payload: Message, key: str = "") 
         payload=packed,
         key=key,
     )
-    session.add(
-        OutboxEvent(
-            event_id=envelope.event_id,
-            subject=subject_for(producer, event_type),
-            envelope=envelope.SerializeToString(),
-            created_at=now,
-        )
-    )
+    row = {
+        "event_id": envelope.event_id,
+        "subject": subject_for(producer, event_type),
+        "envelope": envelope.SerializeToString(),
+        "created_at": now,
+        "published_at": None,
+        "attempts": 0,
+        "last_error": "",
+    }
+    return envelope, row
+
+
+def emit(session: AsyncSession, producer: str, payload: Message, key: str = "") -> envelope_pb2.Envelope:
+    """Adds the event to the caller's transaction; it is published only if that commits."""
+    envelope, row = outbox_entry(producer, payload, key)
+    session.add(OutboxEvent(**row))
     return envelope
 
 

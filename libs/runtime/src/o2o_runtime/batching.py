@@ -1,0 +1,202 @@
+"""Group commit: concurrent callers' writes coalesced into one database transaction.
+
+A transaction per call costs a commit (a WAL flush) and a round trip per statement per call;
+under load most of a write's time goes there. `GroupCommit` queues what callers submit; a
+writer takes everything queued (up to `max_batch`), writes it with one statement per table,
+commits once and answers each caller. With one caller at a time it is a transaction per call,
+as before; with many, the cost is shared.
+
+The writer must keep the items of a batch apart: a conflict of one item (a key used before) is
+detected inside the batch statement (ON CONFLICT DO NOTHING RETURNING) and answered as that
+item's outcome, never raised. Should a batch fail anyway, each of its items is written again
+alone, so a poison item fails only its own caller.
+
+On PostgreSQL, `unnest_insert` builds the one statement per table: `INSERT ... SELECT FROM
+unnest($1::type[], ...)`, a fixed text whatever the batch size, so the driver prepares it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+from sqlmodel import SQLModel
+
+I = TypeVar("I")  # noqa: E741 - an item submitted
+O = TypeVar("O")  # noqa: E741 - its outcome
+
+log = logging.getLogger("o2o.batching")
+
+
+class GroupCommit(Generic[I, O]):
+    """Coalesces concurrent submissions into batches for `write`, which returns one outcome
+    per item, in order. `writers` batches may be in flight at once."""
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[I]], Awaitable[Sequence[O]]],
+        *,
+        max_batch: int = 256,
+        writers: int = 1,
+        name: str = "group commit",
+    ) -> None:
+        if max_batch < 1 or writers < 1:
+            raise ValueError("max_batch and writers must be at least 1")
+        self._write = write
+        self.max_batch = max_batch
+        self._writers = writers
+        self.name = name
+        self._queue: deque[tuple[I, asyncio.Future[O]]] = deque()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def submit(self, item: I) -> O:
+        """Writes the item with whatever else is queued; its outcome, or the error its write
+        ended with. A caller that stops waiting does not withdraw an item already taken."""
+        if self._closing:
+            raise RuntimeError(f"{self.name} is closed")
+        future: asyncio.Future[O] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        self._ready.set()
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run(), name=self.name) for _ in range(self._writers)]
+        return await future
+
+    def _take(self) -> list[tuple[I, asyncio.Future[O]]]:
+        batch: list[tuple[I, asyncio.Future[O]]] = []
+        while self._queue and len(batch) < self.max_batch:
+            entry = self._queue.popleft()
+            # A caller cancelled before its item was taken: nothing of it is written.
+            if not entry[1].done():
+                batch.append(entry)
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            batch = self._take()
+            if batch:
+                await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[I, asyncio.Future[O]]]) -> None:
+        try:
+            outcomes = await self._write([item for item, _ in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=error)
+                return
+            log.warning("batch failed; writing its items one by one", extra={"batch": self.name, "size": len(batch)})
+            for entry in batch:
+                await self._write_batch([entry])
+            return
+        except BaseException as error:
+            for _, future in batch:
+                _settle(future, error=error)
+            raise
+        if len(outcomes) != len(batch):
+            mismatch = RuntimeError(f"{self.name} answered {len(outcomes)} outcomes for {len(batch)} items")
+            for _, future in batch:
+                _settle(future, error=mismatch)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            _settle(future, outcome=outcome)
+
+    async def close(self) -> None:
+        """Writes what is queued, then stops the writers."""
+        self._closing = True
+        self._ready.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def abort(self) -> None:
+        """Stops the writers at once; callers still waiting get an error."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        while self._queue:
+            _settle(self._queue.popleft()[1], error=RuntimeError(f"{self.name} stopped"))
+        self._tasks = []
+
+
+def _settle(future: asyncio.Future[Any], *, outcome: Any = None, error: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(outcome)
+
+
+# ---- PostgreSQL: one statement per table per batch ------------------------------------------
+
+
+def _table(table: type[SQLModel] | str) -> Table:
+    name = table if isinstance(table, str) else str(table.__tablename__)
+    return SQLModel.metadata.tables[name]
+
+
+@functools.cache
+def _array_types(table_name: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    table = SQLModel.metadata.tables[table_name]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return tuple(f"{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
+
+
+def unnest_insert(
+    table: type[SQLModel] | str, columns: Sequence[str], *, where: str = "", on_conflict: str = "", returning: str = ""
+) -> str:
+    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) AS t(cols) [WHERE ...]
+    [ON CONFLICT ...] [RETURNING ...]`, run with one list per column (`column_arrays`).
+    `where` may refer to the incoming row as `incoming`."""
+    target = _table(table)
+    names = tuple(columns)
+    types = _array_types(target.name, names)
+    listed = ", ".join(names)
+    arrays = ", ".join(f"${i}::{kind}" for i, kind in enumerate(types, start=1))
+    text = f"INSERT INTO {target.name} ({listed}) SELECT * FROM unnest({arrays}) AS incoming({listed})"
+    if where:
+        text += f" WHERE {where}"
+    if on_conflict:
+        text += f" ON CONFLICT {on_conflict}"
+    if returning:
+        text += f" RETURNING {returning}"
+    return text
+
+
+def unnest_upsert(
+    table: type[SQLModel] | str,
+    columns: Sequence[str],
+    *,
+    keys: Sequence[str],
+    add: Sequence[str] = (),
+    replace: Sequence[str] = (),
+) -> str:
+    """`unnest_insert` that adds `add` columns to a stored row with the same keys and
+    overwrites `replace` columns. No two incoming rows may share keys (sum them first)."""
+    name = _table(table).name
+    changes = [f"{column} = {name}.{column} + EXCLUDED.{column}" for column in add]
+    changes += [f"{column} = EXCLUDED.{column}" for column in replace]
+    action = f"DO UPDATE SET {', '.join(changes)}" if changes else "DO NOTHING"
+    return unnest_insert(table, columns, on_conflict=f"({', '.join(keys)}) {action}")
+
+
+def column_arrays(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
+    """The arguments of an unnest statement: one list per column."""
+    return [[row[column] for row in rows] for column in columns]
