@@ -43,7 +43,9 @@ def test_domain_modules_do_no_io() -> None:
     """Domain rules are plain Python: no gRPC, no SQL, no network."""
     io_modules = {"grpc", "sqlalchemy", "sqlmodel", "nats", "asyncpg", "aiosqlite", "httpx", "socket"}
     offenders = []
-    for path in (ROOT / "services").glob("*/src/*/domain*.py"):
+    modules = [*(ROOT / "services").glob("*/src/*/domain*.py"), *(ROOT / "services").glob("*/src/*/domain/*.py")]
+    assert modules, "no domain modules found: the layout changed under this check"
+    for path in modules:
         crossing = _imports(path) & io_modules
         if crossing:
             offenders.append(f"{path.relative_to(ROOT)} imports {sorted(crossing)}")

@@ -21,3 +21,5 @@ class ReceiptsSettings(ServiceSettings):
     receipt_url_base: str = "https://o2o.example/receipts"
     best_sellers: int = Field(default=10, ge=1, le=100)
     core_customers: int = Field(default=10, ge=1, le=100)
+    # The most sales one group commit writes in a transaction.
+    sales_batch_max: int = Field(default=256, ge=1, le=2_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
 
@@ -175,12 +175,11 @@ def business_date(moment: datetime, time_zone: str) -> date:
 
 
 def day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
-    """The instants a store day starts and ends (23 or 25 hours apart when clocks change)."""
+    """The instants (UTC) a store day starts and ends: 23 or 25 hours apart when clocks change."""
     zone = ZoneInfo(time_zone)
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    # Wall-clock arithmetic: the next local midnight, whatever the offset is by then.
     end = datetime.combine(day + timedelta(days=1), start.timetz())
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def store_day_closed(store_id: str, day: date) -> FailedPrecondition:
