@@ -17,10 +17,10 @@ from o2o_receipts import domain, publish
 from o2o_receipts.app import Commissions, Reading, ReceiptFilters
 from o2o_receipts.domain import Receipt, ReceiptKind, ReceiptLine, ReceiptPayment
 from o2o_receipts.settings import ReceiptsSettings
-from o2o_receipts.store import Repository
+from o2o_receipts.store import NewSale, PendingToken, Repository, sale_writer
 from o2o_receipts.store.base import run
 from o2o_receipts.store.receipts import RECEIPT
-from o2o_receipts.store.sales import OUTBOX, NewSale, sale_writer
+from o2o_receipts.store.sales import OUTBOX
 from o2o_runtime.auth import Kind, Principal, Role
 from o2o_runtime.db import Database
 from o2o_runtime.events import outbox_entry
@@ -126,7 +126,7 @@ async def test_each_sale_of_a_batch_stands_alone(database: Database, units: Unit
             sale("T2", member=MEMBER),
             sale("T1"),  # the key of a sale written before
             sale("T3", day=closed_day),  # a closed store day
-            sale("T4"),
+            dataclasses.replace(sale("T4"), pending=PendingToken("card", b"sealed", MOMENT)),
             sale("T4", minutes=1),  # the same key twice in one batch: the first is written
         ]
         assert await writer.write(batch) == [True, False, False, True, False]
@@ -141,6 +141,9 @@ async def test_each_sale_of_a_batch_stands_alone(database: Database, units: Unit
         assert kept.receipt_id == batch[3].receipt.receipt_id
         assert (len(kept.lines), len(kept.payments)) == (5, 1)
         figures = await repo.day_figures(STORE, DAY, domain.day_bounds(DAY, "UTC"), 10)
+        # The payment to link later waits with the sale it belongs to, and only with that one.
+        due = await repo.due_links(MOMENT + timedelta(seconds=1), 10)
+        assert [(d.receipt_id, d.provider, d.token_encrypted) for d in due] == [(kept.receipt_id, "card", b"sealed")]
     written = [s.receipt for s in (sale("x", member=MEMBER), sale("y", member=MEMBER), sale("z"))]
     assert figures.transactions == 3
     assert figures.revenue_minor == sum(r.total_minor for r in written)

@@ -159,18 +159,32 @@ def _array_types(table_name: str, columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
 
 
+def unnest_rows(
+    table: type[SQLModel] | str,
+    columns: Sequence[str],
+    *,
+    first_param: int = 1,
+    alias: str = "incoming",
+    extra: Sequence[tuple[str, str]] = (),
+) -> str:
+    """`unnest($1::type[], ...) AS incoming(cols)`: a batch of rows as a FROM item, one array
+    parameter per column (types from the table), numbered from `first_param`; `extra` adds
+    (name, SQL type) columns that are not the table's (a key to join on, say)."""
+    target = _table(table)
+    names = [*columns, *(name for name, _ in extra)]
+    types = [*_array_types(target.name, tuple(columns)), *(f"{kind}[]" for _, kind in extra)]
+    arrays = ", ".join(f"${i}::{kind}" for i, kind in enumerate(types, start=first_param))
+    return f"unnest({arrays}) AS {alias}({', '.join(names)})"
+
+
 def unnest_insert(
     table: type[SQLModel] | str, columns: Sequence[str], *, where: str = "", on_conflict: str = "", returning: str = ""
 ) -> str:
-    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) AS t(cols) [WHERE ...]
+    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) AS incoming(cols) [WHERE ...]
     [ON CONFLICT ...] [RETURNING ...]`, run with one list per column (`column_arrays`).
     `where` may refer to the incoming row as `incoming`."""
-    target = _table(table)
-    names = tuple(columns)
-    types = _array_types(target.name, names)
-    listed = ", ".join(names)
-    arrays = ", ".join(f"${i}::{kind}" for i, kind in enumerate(types, start=1))
-    text = f"INSERT INTO {target.name} ({listed}) SELECT * FROM unnest({arrays}) AS incoming({listed})"
+    name = _table(table).name
+    text = f"INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM {unnest_rows(table, columns)}"
     if where:
         text += f" WHERE {where}"
     if on_conflict:

@@ -58,6 +58,16 @@ class Database:
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._after_commit: list[Callable[[], None]] = []
 
+    @property
+    def driver_url(self) -> str:
+        """The URL as the driver itself takes it (`postgresql://...` for asyncpg), for hot paths
+        that run their statements on a driver connection of their own."""
+        return (
+            make_url(self.url)
+            .set(drivername=make_url(self.url).get_backend_name())
+            .render_as_string(hide_password=False)
+        )
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Runs callback after every committed write transaction (e.g. wake the outbox relay)."""
         self._after_commit.append(callback)

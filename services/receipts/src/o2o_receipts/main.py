@@ -18,8 +18,7 @@ from o2o_receipts.app.erasure import forget_member
 from o2o_receipts.app.reports import count_visit
 from o2o_receipts.policy import receipts_policy
 from o2o_receipts.settings import ReceiptsSettings
-from o2o_receipts.store import Repository
-from o2o_receipts.store.sales import sale_writer
+from o2o_receipts.store import Repository, sale_writer
 
 NAME = "receipts"
 

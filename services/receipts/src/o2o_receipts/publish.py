@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import receipts_events_pb2 as events
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.timeutil import set_timestamp, to_timestamp
 
 from o2o_receipts.domain import LinkMethod, Receipt, ReceiptLine, StoreDayReport
 
@@ -15,40 +16,47 @@ def money(amount_minor: int, currency_code: str) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=amount_minor, currency_code=currency_code)
 
 
-def event_lines(lines: Sequence[ReceiptLine], currency: str) -> list[events.ReceiptLine]:
-    return [
-        events.ReceiptLine(
+def set_money(target: common_pb2.Money, amount_minor: int, currency_code: str) -> None:
+    """Fills a message's Money field in place: no Money built and copied in (hot paths)."""
+    target.amount_minor = amount_minor
+    target.currency_code = currency_code
+
+
+def add_event_lines(
+    target: RepeatedCompositeFieldContainer[events.ReceiptLine], lines: Sequence[ReceiptLine], currency: str
+) -> None:
+    for line in lines:
+        added = target.add(
             line_number=line.original_line_number or line.line_number,
             sku=line.sku,
             name=line.name,
             category=line.category,
             brand=line.brand,
             quantity=line.quantity,
-            unit_price=money(line.unit_price_minor, currency),
-            amount=money(line.amount_minor, currency),
             associate_id=line.associate_id,
         )
-        for line in lines
-    ]
+        set_money(added.unit_price, line.unit_price_minor, currency)
+        set_money(added.amount, line.amount_minor, currency)
 
 
 def receipt_issued(receipt: Receipt) -> events.ReceiptIssued:
-    return events.ReceiptIssued(
+    event = events.ReceiptIssued(
         receipt_id=receipt.receipt_id,
         store_id=receipt.store_id,
         member_id=receipt.member_id,
-        occurred_time=to_timestamp(receipt.occurred_at),
         business_date=receipt.business_date.isoformat(),
         channel=receipt.channel,  # type: ignore[arg-type]
-        total=money(receipt.total_minor, receipt.currency_code),
-        lines=event_lines(receipt.lines, receipt.currency_code),
     )
+    set_timestamp(event.occurred_time, receipt.occurred_at)
+    set_money(event.total, receipt.total_minor, receipt.currency_code)
+    add_event_lines(event.lines, receipt.lines, receipt.currency_code)
+    return event
 
 
 def receipt_claimed(receipt: Receipt) -> events.ReceiptClaimed:
     """The receipt as it now belongs to its member."""
     method = "claim_code" if receipt.link_method == LinkMethod.CLAIM_CODE else "payment_account"
-    return events.ReceiptClaimed(
+    event = events.ReceiptClaimed(
         receipt_id=receipt.receipt_id,
         store_id=receipt.store_id,
         member_id=receipt.member_id,
@@ -56,22 +64,24 @@ def receipt_claimed(receipt: Receipt) -> events.ReceiptClaimed:
         business_date=receipt.business_date.isoformat(),
         channel=receipt.channel,  # type: ignore[arg-type]
         total=money(receipt.total_minor, receipt.currency_code),
-        lines=event_lines(receipt.lines, receipt.currency_code),
         link_method=method,
     )
+    add_event_lines(event.lines, receipt.lines, receipt.currency_code)
+    return event
 
 
 def receipt_refunded(refund: Receipt, original: Receipt) -> events.ReceiptRefunded:
-    return events.ReceiptRefunded(
+    event = events.ReceiptRefunded(
         refund_receipt_id=refund.receipt_id,
         original_receipt_id=original.receipt_id,
         store_id=refund.store_id,
         member_id=original.member_id,
         occurred_time=to_timestamp(refund.occurred_at),
         total=money(refund.total_minor, refund.currency_code),
-        lines=event_lines(refund.lines, refund.currency_code),
         original_total=money(original.total_minor, original.currency_code),
     )
+    add_event_lines(event.lines, refund.lines, refund.currency_code)
+    return event
 
 
 def store_day_closed(report: StoreDayReport, region: str) -> events.StoreDayClosed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from o2o.common.v1 import common_pb2
@@ -13,7 +13,7 @@ from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.auth import Principal, current_principal
 from o2o_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, PermissionDenied
 from o2o_runtime.timeutil import from_timestamp
-from o2o_runtime.validation import Violations
+from o2o_runtime.validation import Violations, is_resource_id, is_text
 
 from o2o_receipts import domain
 from o2o_receipts.api.mapping import receipt_pb
@@ -24,6 +24,9 @@ log = logging.getLogger("o2o.receipts")
 CHANNELS = frozenset(common_pb2.Channel.values()) - {0}
 METHODS = frozenset(pb.PaymentMethod.values()) - {0}
 MAX_TEXT = 200
+MAX_TAG = 100
+MAX_SKU = 64
+MAX_KEY = 64
 MAX_PROVIDER = 32
 MAX_UPLOAD = 10_000
 # Items of an upload in flight at once: they are written together (group commit).
@@ -40,42 +43,52 @@ def _money(v: Violations, field: str, value: common_pb2.Money, currency: str, *,
     return int(value.amount_minor)
 
 
+def _amount(v: Violations, field: Callable[[], str], value: common_pb2.Money, currency: str, required: bool) -> int:
+    """Minor units of a price in the transaction's currency; the field is named only when it
+    is wrong (building every field's path up front costs more than checking it)."""
+    code = value.currency_code
+    if code == currency and code:
+        return int(value.amount_minor)
+    return _money(v, field(), value, currency, required=required)
+
+
+def _line(v: Violations, where: str, line: pb.LineItem, currency: str) -> domain.Line:
+    sku, name, category, brand, associate = line.sku, line.name, line.category, line.brand, line.associate_id
+    # Each check first, the field's path only for what fails.
+    if not (sku and is_text(sku, MAX_SKU)):
+        v.text(f"{where}.sku", sku, required=True, max_len=MAX_SKU)
+    if not is_text(name, MAX_TEXT):
+        v.text(f"{where}.name", name, max_len=MAX_TEXT)
+    if not is_text(category, MAX_TAG):
+        v.text(f"{where}.category", category, max_len=MAX_TAG)
+    if not is_text(brand, MAX_TAG):
+        v.text(f"{where}.brand", brand, max_len=MAX_TAG)
+    if associate and not is_resource_id(associate):
+        v.resource_id(f"{where}.associate_id", associate, required=False)
+    unit_price = _amount(v, lambda: f"{where}.unit_price", line.unit_price, currency, True)
+    discount = 0
+    if line.HasField("discount"):
+        discount = _amount(v, lambda: f"{where}.discount", line.discount, currency, False)
+    return domain.Line(line.line_number, sku, name, category, brand, line.quantity, unit_price, discount, associate)
+
+
 def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction:
     """The command from the message; every malformed field named at once."""
     v = Violations()
     v.resource_id(f"{prefix}.store_id", message.store_id)
-    v.text(f"{prefix}.register_id", message.register_id, required=True, max_len=64)
-    v.text(f"{prefix}.pos_transaction_number", message.pos_transaction_number, required=True, max_len=64)
+    v.text(f"{prefix}.register_id", message.register_id, required=True, max_len=MAX_KEY)
+    v.text(f"{prefix}.pos_transaction_number", message.pos_transaction_number, required=True, max_len=MAX_KEY)
     v.check(message.HasField("occurred_time"), f"{prefix}.occurred_time", "is required")
     v.enum(f"{prefix}.channel", message.channel, CHANNELS)
     currency = message.currency_code
     v.currency(f"{prefix}.currency_code", currency)
-    v.text(f"{prefix}.online_order_id", message.online_order_id, max_len=64)
+    v.text(f"{prefix}.online_order_id", message.online_order_id, max_len=MAX_KEY)
     if len(message.lines) > domain.MAX_LINES:
         v.add(f"{prefix}.lines", f"must hold at most {domain.MAX_LINES} lines")
-    lines = []
-    for index, line in enumerate(message.lines[: domain.MAX_LINES]):
-        where = f"{prefix}.lines[{index}]"
-        v.text(f"{where}.sku", line.sku, required=True, max_len=64)
-        v.text(f"{where}.name", line.name, max_len=MAX_TEXT)
-        v.text(f"{where}.category", line.category, max_len=100)
-        v.text(f"{where}.brand", line.brand, max_len=100)
-        v.resource_id(f"{where}.associate_id", line.associate_id, required=False)
-        unit_price = _money(v, f"{where}.unit_price", line.unit_price, currency)
-        discount = _money(v, f"{where}.discount", line.discount, currency, required=False)
-        lines.append(
-            domain.Line(
-                line.line_number,
-                line.sku,
-                line.name,
-                line.category,
-                line.brand,
-                line.quantity,
-                unit_price,
-                discount,
-                line.associate_id,
-            )
-        )
+    lines = [
+        _line(v, f"{prefix}.lines[{index}]", line, currency)
+        for index, line in enumerate(message.lines[: domain.MAX_LINES])
+    ]
     payments = []
     for index, payment in enumerate(message.payments[: domain.MAX_PAYMENTS + 1]):
         where = f"{prefix}.payments[{index}]"

@@ -3,57 +3,58 @@
 from __future__ import annotations
 
 from o2o.receipts.v1 import receipts_pb2 as pb
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.timeutil import set_timestamp, to_timestamp
 
 from o2o_receipts.domain import Receipt, StoreDayReport
-from o2o_receipts.publish import money
+from o2o_receipts.publish import money, set_money
 
 
 def receipt_pb(r: Receipt, claimable: bool) -> pb.Receipt:
+    # Scalars in the constructor, submessages filled in place: building Money and LineItem
+    # messages to copy them in would cost about twice as much on every sale.
     currency = r.currency_code
-    return pb.Receipt(
+    message = pb.Receipt(
         receipt_id=r.receipt_id,
         kind=r.kind,  # type: ignore[arg-type]
         store_id=r.store_id,
         register_id=r.register_id,
         pos_transaction_number=r.pos_transaction_number,
-        occurred_time=to_timestamp(r.occurred_at),
         business_date=r.business_date.isoformat(),
         channel=r.channel,  # type: ignore[arg-type]
-        lines=[
-            pb.LineItem(
-                line_number=ln.line_number,
-                sku=ln.sku,
-                name=ln.name,
-                category=ln.category,
-                brand=ln.brand,
-                quantity=ln.quantity,
-                unit_price=money(ln.unit_price_minor, currency),
-                discount=money(ln.discount_minor, currency),
-                associate_id=ln.associate_id,
-                amount=money(ln.amount_minor, currency),
-                refunded_quantity=ln.refunded_quantity,
-                original_line_number=ln.original_line_number,
-            )
-            for ln in r.lines
-        ],
-        payments=[
-            pb.Payment(method=p.method, amount=money(p.amount_minor, currency), provider=p.provider)  # type: ignore[arg-type]
-            for p in r.payments
-        ],
-        subtotal=money(r.subtotal_minor, currency),
-        discount=money(r.discount_minor, currency),
-        total=money(r.total_minor, currency),
         units=r.units,
         member_id=r.member_id,
         link_method=r.link_method,  # type: ignore[arg-type]
         claimable=claimable,
-        claim_expire_time=to_timestamp(r.claim_expires_at) if claimable else None,
         original_receipt_id=r.original_receipt_id,
         refund_reason=r.refund_reason,
         online_order_id=r.original_order_id,
-        create_time=to_timestamp(r.created_at),
     )
+    set_timestamp(message.occurred_time, r.occurred_at)
+    set_timestamp(message.create_time, r.created_at)
+    if claimable and r.claim_expires_at is not None:
+        set_timestamp(message.claim_expire_time, r.claim_expires_at)
+    for ln in r.lines:
+        line = message.lines.add(
+            line_number=ln.line_number,
+            sku=ln.sku,
+            name=ln.name,
+            category=ln.category,
+            brand=ln.brand,
+            quantity=ln.quantity,
+            associate_id=ln.associate_id,
+            refunded_quantity=ln.refunded_quantity,
+            original_line_number=ln.original_line_number,
+        )
+        set_money(line.unit_price, ln.unit_price_minor, currency)
+        set_money(line.discount, ln.discount_minor, currency)
+        set_money(line.amount, ln.amount_minor, currency)
+    for p in r.payments:
+        payment = message.payments.add(method=p.method, provider=p.provider)
+        set_money(payment.amount, p.amount_minor, currency)
+    set_money(message.subtotal, r.subtotal_minor, currency)
+    set_money(message.discount, r.discount_minor, currency)
+    set_money(message.total, r.total_minor, currency)
+    return message
 
 
 def report_pb(report: StoreDayReport) -> pb.StoreDayReport:

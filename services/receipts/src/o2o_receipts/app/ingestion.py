@@ -18,8 +18,7 @@ from o2o_runtime.uow import UnitsOfWork
 from o2o_receipts import domain, publish
 from o2o_receipts.domain import LinkMethod, Receipt, ReceiptKind, ReceiptLine, ReceiptPayment, Transaction
 from o2o_receipts.settings import ReceiptsSettings
-from o2o_receipts.store import Repository
-from o2o_receipts.store.sales import NewSale, PendingToken
+from o2o_receipts.store import NewSale, PendingToken, Repository
 
 PENDING_LINK_PURPOSE = "receipts-pending-links"
 

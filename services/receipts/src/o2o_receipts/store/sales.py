@@ -1,35 +1,30 @@
 """Sales written a batch per transaction (group commit): the receipts, their lines and
-payments, pending links, ReceiptIssued outbox rows and the store-day counters, one statement
-per table. Each sale stands alone: one whose key was used before (or whose store day is
-closed) is left out by the batch statement itself and reported as not written.
+payments, pending links, ReceiptIssued outbox rows and the store-day counters. Each sale
+stands alone: one whose key was used before (or whose store day is closed) is left out by
+the batch's own statements and reported as not written.
 
-PostgreSQL is written through asyncpg directly (`INSERT ... SELECT FROM unnest(...)`, one
-prepared statement per table); SQLite through compiled Core statements in the service's
-write transaction.
+This module holds what both databases share and the SQLite writer (compiled Core statements
+in the service's write transaction); `sales_pg` writes a batch on PostgreSQL in one statement.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-import asyncpg
-from o2o_runtime.batching import column_arrays, unnest_insert, unnest_upsert
 from o2o_runtime.db import Database
 from o2o_runtime.events import OutboxEvent
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import insert, select, tuple_
-from sqlalchemy.engine import make_url
 
 from o2o_receipts.domain import Receipt
 from o2o_receipts.store.base import run
 from o2o_receipts.store.days import CLOSED, ITEM_KEY, MEMBER_KEY, MEMBER_STORE, SHARD_KEY, TOTALS
 from o2o_receipts.store.links import PENDING
-from o2o_receipts.store.receipts import LINE, PAYMENT, RECEIPT, line_rows, payment_rows, receipt_row
+from o2o_receipts.store.receipts import LINE, PAYMENT, line_rows, payment_rows, receipt_row
 from o2o_receipts.store.tables import (
     IDEMPOTENCY_KEY,
     MemberStoreRow,
@@ -67,7 +62,7 @@ class NewSale:
         return (r.store_id, r.register_id, r.pos_transaction_number)
 
 
-def _first_per_key(sales: Sequence[NewSale]) -> list[NewSale]:
+def first_per_key(sales: Sequence[NewSale]) -> list[NewSale]:
     """Two sales of one key in a batch: the first is written, the second is its replay."""
     seen: set[tuple[str, str, str]] = set()
     first = []
@@ -170,122 +165,6 @@ class SaleWriter(Protocol):
     async def close(self) -> None: ...
 
 
-def sale_writer(database: Database) -> SaleWriter:
-    if database.sqlite:
-        return SqliteSales(database)
-    return PostgresSales(asyncpg_dsn(database), database.committed)
-
-
-# ---- PostgreSQL ------------------------------------------------------------------------------
-
-RECEIPT_COLUMNS = [c.name for c in RECEIPT.c if c.name != "claimed_at"]
-LINE_COLUMNS = [c.name for c in LINE.c]
-PAYMENT_COLUMNS = [c.name for c in PAYMENT.c]
-PENDING_COLUMNS = [c.name for c in PENDING.c]
-OUTBOX_COLUMNS = [c.name for c in OUTBOX.c]
-SHARD_COLUMNS = [*SHARD_KEY, *TOTALS]
-ITEM_COLUMNS = [*ITEM_KEY, "name", "units", "revenue_minor"]
-MEMBER_COLUMNS = [*MEMBER_KEY, "spend_minor", "visits", "first_visit"]
-
-# A sale of a closed store day, or whose key was used before, is left out; the caller finds
-# out which after the commit.
-INSERT_RECEIPTS = unnest_insert(
-    ReceiptRow,
-    RECEIPT_COLUMNS,
-    where=(
-        f"NOT EXISTS (SELECT 1 FROM {CLOSED.name} d"
-        " WHERE d.store_id = incoming.store_id AND d.business_date = incoming.business_date)"
-    ),
-    on_conflict="DO NOTHING",
-    returning="receipt_id",
-)
-INSERT_LINES = unnest_insert(LINE.name, LINE_COLUMNS)
-INSERT_PAYMENTS = unnest_insert(PAYMENT.name, PAYMENT_COLUMNS)
-INSERT_PENDING = unnest_insert(PENDING.name, PENDING_COLUMNS)
-INSERT_OUTBOX = unnest_insert(OUTBOX.name, OUTBOX_COLUMNS)
-ADD_TO_DAYS = unnest_upsert(StoreDayShardRow, SHARD_COLUMNS, keys=SHARD_KEY, add=TOTALS)
-ADD_ITEMS = unnest_upsert(
-    StoreDayItemRow, ITEM_COLUMNS, keys=ITEM_KEY, add=("units", "revenue_minor"), replace=("name",)
-)
-ADD_MEMBER_DAYS = unnest_upsert(StoreDayMemberRow, MEMBER_COLUMNS, keys=MEMBER_KEY, add=("spend_minor", "visits"))
-# New first visits are inserted; the statement answers every member's first day in the store
-# (those inserted now, and those stored before, which the statement's snapshot still shows).
-_NEW_FIRSTS = unnest_insert(
-    MemberStoreRow, ["member_id", "store_id", "first_business_date"], on_conflict="DO NOTHING", returning="*"
-)
-FIRST_VISITS = (
-    "WITH added AS (" + _NEW_FIRSTS + f") SELECT member_id, store_id, first_business_date FROM added UNION ALL"
-    f" SELECT m.member_id, m.store_id, m.first_business_date FROM {MEMBER_STORE.name} m"
-    " JOIN unnest($1::VARCHAR(36)[], $2::VARCHAR(36)[]) AS k(member_id, store_id) USING (member_id, store_id)"
-)
-
-
-def asyncpg_dsn(database: Database) -> str:
-    """The service's database URL as asyncpg takes it."""
-    return make_url(database.url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-class PostgresSales:
-    """Writes batches over a small asyncpg pool of its own (one connection per writer)."""
-
-    def __init__(self, dsn: str, on_commit: Callable[[], None], *, connections: int = 1) -> None:
-        self._dsn = dsn
-        self._on_commit = on_commit
-        self._connections = connections
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    async def _ready(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._connections)
-        return self._pool
-
-    async def write(self, sales: Sequence[NewSale]) -> list[bool]:
-        """Whether each sale was written; in one transaction."""
-        fresh = _first_per_key(sales)
-        now = utcnow()
-        pool = self._pool or await self._ready()
-        async with pool.acquire() as connection, connection.transaction():
-            rows = [receipt_row(s.receipt, s.claim_code_hash) for s in fresh]
-            returned = await connection.fetch(INSERT_RECEIPTS, *column_arrays(rows, RECEIPT_COLUMNS))
-            inserted = {record[0] for record in returned}
-            written = [s for s in fresh if s.receipt.receipt_id in inserted]
-            if written:
-                await self._write_rest(connection, written, now)
-        if written:
-            self._on_commit()
-        return [s.receipt.receipt_id in inserted for s in sales]
-
-    async def _write_rest(self, connection: Any, written: Sequence[NewSale], now: datetime) -> None:
-        lines = [row for s in written for row in line_rows(s.receipt)]
-        await connection.execute(INSERT_LINES, *column_arrays(lines, LINE_COLUMNS))
-        payments = [row for s in written for row in payment_rows(s.receipt)]
-        if payments:
-            await connection.execute(INSERT_PAYMENTS, *column_arrays(payments, PAYMENT_COLUMNS))
-        pending = _pending_rows(written, now)
-        if pending:
-            await connection.execute(INSERT_PENDING, *column_arrays(pending, PENDING_COLUMNS))
-        await connection.execute(INSERT_OUTBOX, *column_arrays([s.outbox for s in written], OUTBOX_COLUMNS))
-        # Counters last: their row locks are held only until the commit right after.
-        days, items = _counter_rows(written, shard_of(written[0].receipt.receipt_id))
-        await connection.execute(ADD_TO_DAYS, *column_arrays(days, SHARD_COLUMNS))
-        await connection.execute(ADD_ITEMS, *column_arrays(items, ITEM_COLUMNS))
-        members = _member_store_rows(written)
-        if members:
-            found = await connection.fetch(
-                FIRST_VISITS, *column_arrays(members, ["member_id", "store_id", "first_business_date"])
-            )
-            firsts = {(r["member_id"], r["store_id"]): r["first_business_date"] for r in found}
-            member_days = _member_day_rows(written, firsts)
-            await connection.execute(ADD_MEMBER_DAYS, *column_arrays(member_days, MEMBER_COLUMNS))
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-
 # ---- SQLite ----------------------------------------------------------------------------------
 
 
@@ -297,7 +176,7 @@ class SqliteSales:
 
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; in one transaction."""
-        fresh = _first_per_key(sales)
+        fresh = first_per_key(sales)
         now = utcnow()
         async with self._database.transaction() as session:
             days = sorted({(s.receipt.store_id, s.receipt.business_date) for s in fresh})
