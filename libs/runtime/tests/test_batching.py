@@ -39,6 +39,25 @@ async def test_concurrent_submissions_are_written_together_in_order() -> None:
     await commit.close()
 
 
+async def test_lingering_fills_batches_under_load_only() -> None:
+    recorder = Recorder(delay_s=0.005)
+    commit: GroupCommit[str, str] = GroupCommit(recorder.write, linger_s=0.02)
+    # Alone: written at once, no lingering.
+    assert await commit.submit("alone") == "ALONE"
+
+    async def steady(index: int) -> None:
+        # Callers arriving a little apart, as under load.
+        await asyncio.sleep(0.002 * index)
+        await commit.submit(f"s{index}")
+
+    await asyncio.gather(*(steady(i) for i in range(12)))
+    sizes = [len(batch) for batch in recorder.batches[1:]]
+    assert sum(sizes) == 12
+    # Once batches hold several items, the writer waits for the callers right behind.
+    assert len(sizes) <= 4
+    await commit.close()
+
+
 async def test_a_failing_item_fails_only_its_own_caller() -> None:
     recorder = Recorder()
     commit: GroupCommit[str, str] = GroupCommit(recorder.write)

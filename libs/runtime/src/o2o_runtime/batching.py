@@ -37,7 +37,8 @@ log = logging.getLogger("o2o.batching")
 
 class GroupCommit(Generic[I, O]):
     """Coalesces concurrent submissions into batches for `write`, which returns one outcome
-    per item, in order. `writers` batches may be in flight at once."""
+    per item, in order. `writers` batches may be in flight at once. With `linger_s`, a writer
+    whose last batch held more than one item waits that long before taking the next."""
 
     def __init__(
         self,
@@ -45,12 +46,16 @@ class GroupCommit(Generic[I, O]):
         *,
         max_batch: int = 256,
         writers: int = 1,
+        linger_s: float = 0.0,
         name: str = "group commit",
     ) -> None:
-        if max_batch < 1 or writers < 1:
-            raise ValueError("max_batch and writers must be at least 1")
+        if max_batch < 1 or writers < 1 or linger_s < 0:
+            raise ValueError("max_batch and writers must be at least 1, linger_s not negative")
         self._write = write
         self.max_batch = max_batch
+        self.linger_s = linger_s
+        # Size of the batch written last: lingering pays only while items keep coming.
+        self._last_batch = 0
         self._writers = writers
         self.name = name
         self._queue: deque[tuple[I, asyncio.Future[O]]] = deque()
@@ -87,7 +92,12 @@ class GroupCommit(Generic[I, O]):
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            if self.linger_s and self._last_batch > 1 and len(self._queue) < self.max_batch:
+                # Under load, waiting a moment for the callers right behind fills the batch (one
+                # commit for more items); a lone caller is written at once.
+                await asyncio.sleep(self.linger_s)
             batch = self._take()
+            self._last_batch = len(batch)
             if batch:
                 await self._write_batch(batch)
 

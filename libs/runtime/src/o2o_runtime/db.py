@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -36,6 +38,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# An outbox row as committed: event id, subject, serialized envelope.
+CommittedEvent = tuple[str, str, bytes]
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = async_url(url)
@@ -57,6 +63,7 @@ class Database:
         # SQLite takes one writer at a time; queueing writers here beats "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._after_commit: list[Callable[[], None]] = []
+        self._event_takers: list[Callable[[Sequence[CommittedEvent]], bool]] = []
 
     @property
     def driver_url(self) -> str:
@@ -89,9 +96,17 @@ class Database:
                 yield session
         self.committed()
 
-    def committed(self) -> None:
-        """Runs the after-commit callbacks; for writes committed outside `transaction()` (a
-        group commit on a raw driver connection)."""
+    def on_events_committed(self, taker: Callable[[Sequence[CommittedEvent]], bool]) -> None:
+        """taker gets the outbox rows a writer reports with `committed(events)`; it answers
+        whether it took them (the outbox relay publishes them without reading them back)."""
+        self._event_takers.append(taker)
+
+    def committed(self, events: Sequence[CommittedEvent] = ()) -> None:
+        """For writes committed outside `transaction()` (a group commit on a raw driver
+        connection): hands the outbox rows it wrote, if any, to whoever takes them; otherwise
+        runs the after-commit callbacks (which wake the relay to read them)."""
+        if events and any(taker(events) for taker in self._event_takers):
+            return
         for callback in self._after_commit:
             callback()
 
@@ -101,6 +116,32 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class DriverConnection:
+    """One asyncpg connection of a hot path's own (a group-commit writer, the outbox relay),
+    opened on first use and again once lost. No pool: releasing a pooled connection resets
+    it, a round trip on every use. One task uses it at a time."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: asyncpg.Connection | None = None
+        self._opening = asyncio.Lock()
+
+    async def get(self) -> asyncpg.Connection:
+        connection = self._connection
+        if connection is not None and not connection.is_closed():
+            return connection
+        async with self._opening:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await asyncpg.connect(self._url)
+            return self._connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close(timeout=5)
+            self._connection = None
 
 
 def utc_timestamp(*, default: Any = None, nullable: bool = False, index: bool = False) -> Any:

@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import asyncpg
 import nats
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
@@ -35,9 +35,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from o2o_runtime.db import Database, utc_timestamp
+from o2o_runtime.db import CommittedEvent, Database, DriverConnection, utc_timestamp
 from o2o_runtime.ids import new_id
-from o2o_runtime.telemetry import extract_context, inject_context
+from o2o_runtime.telemetry import extract_context, trace_headers
 from o2o_runtime.timeutil import to_timestamp, utcnow
 from o2o_runtime.upsert import insert_new
 
@@ -114,14 +114,14 @@ def outbox_entry(producer: str, payload: Message, key: str = "") -> tuple[envelo
     packed = any_pb2.Any()
     packed.Pack(payload)
     now = utcnow()
-    trace_context = inject_context()
+    traceparent, tracestate = trace_headers()
     envelope = envelope_pb2.Envelope(
         event_id=new_id(),
         type=event_type,
         producer=producer,
         occurred_at=to_timestamp(now),
-        traceparent=trace_context.get("traceparent", ""),
-        tracestate=trace_context.get("tracestate", ""),
+        traceparent=traceparent,
+        tracestate=tracestate,
         payload=packed,
         key=key,
     )
@@ -203,6 +203,7 @@ _PENDING_SQL = (
 )
 _MARK_SENT_SQL = "UPDATE outbox_event SET published_at = $1 WHERE event_id = ANY($2::varchar[])"
 _MARK_FAILED_SQL = "UPDATE outbox_event SET attempts = $2, last_error = $3 WHERE event_id = $1"
+_MARK_HANDED_FAILED_SQL = "UPDATE outbox_event SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1"
 _PRUNE_SQL = "DELETE FROM outbox_event WHERE published_at < $1"
 
 
@@ -215,6 +216,10 @@ class OutboxRelay:
     # under load one pass (a transaction and a round trip to the broker) carries many events.
     LINGER_S = 0.005
 
+    # Events handed over by writers and not yet published, at most this many: beyond, they
+    # are left to the next pass over the table (they are in it).
+    MAX_HANDED = 10 * BATCH
+
     def __init__(self, producer: str, database: Database, broker: Broker, poll_interval_s: float) -> None:
         self.producer = producer
         self.database = database
@@ -224,12 +229,26 @@ class OutboxRelay:
         self._last_prune = 0.0
         # PostgreSQL: one asyncpg connection of the relay's own. A pass is a few statements
         # with no ORM in between, which under load is most of what relaying costs.
-        self._pool: asyncpg.Pool | None = None
+        self._connection = DriverConnection(database.driver_url)
+        self._handed: deque[CommittedEvent] = deque()
+        self._pass_wanted = False
         database.on_commit(self._on_commit)
+        if not database.sqlite:
+            database.on_events_committed(self._take)
 
     def _on_commit(self) -> None:
         if not _relaying.get():
+            self._pass_wanted = True
             self._wake.set()
+
+    def _take(self, events: Sequence[CommittedEvent]) -> bool:
+        """Events a writer just committed: published next, without reading them back. Should
+        this process die first, they are in the outbox and the next pass publishes them."""
+        if len(self._handed) + len(events) > self.MAX_HANDED:
+            return False
+        self._handed.extend(events)
+        self._wake.set()
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         js = await _until(stop, self.broker.jetstream())
@@ -237,28 +256,60 @@ class OutboxRelay:
             return
         await ensure_stream(js, self.producer)
         backoff = 0.1
+        # The first pass publishes what an earlier process left; later ones follow commits
+        # not handed over, and the poll interval (other writers, earlier failures).
+        self._pass_wanted = True
         while not stop.is_set():
             self._wake.clear()
             try:
-                sent = await self.publish_pending(js)
-                backoff = 0.1
+                if self._handed:
+                    await self.publish_handed(js)
+                    backoff = 0.1
+                    continue
+                if self._pass_wanted:
+                    self._pass_wanted = False
+                    sent = await self.publish_pending(js)
+                    backoff = 0.1
+                    if sent >= self.BATCH:
+                        self._pass_wanted = True
+                        continue
             except Exception as exc:
                 log.warning("outbox publish failed; will retry", extra={"error": str(exc)})
+                self._pass_wanted = True
                 await _sleep(stop, backoff)
                 backoff = min(backoff * 2, self.MAX_BACKOFF_S)
                 continue
-            if sent < self.BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(stop, self._wake), self.poll_interval_s)
-                if self._wake.is_set() and not stop.is_set():
-                    await asyncio.sleep(self.LINGER_S)
+            try:
+                await asyncio.wait_for(_first(stop, self._wake), self.poll_interval_s)
+            except TimeoutError:
+                self._pass_wanted = True
+            if self._pass_wanted and not self._handed and not stop.is_set():
+                await asyncio.sleep(self.LINGER_S)
         # Flush what the last in-flight calls committed before the process exits.
         with contextlib.suppress(Exception):
+            if self._handed:
+                await asyncio.wait_for(self.publish_handed(js), 5)
             await asyncio.wait_for(self.publish_pending(js), 5)
-        if self._pool is not None:
-            with contextlib.suppress(Exception):
-                await self._pool.close()
-            self._pool = None
+        await self._connection.close()
+
+    async def publish_handed(self, js: JetStreamContext) -> None:
+        """Publishes events handed over by a writer (PostgreSQL), then marks them sent in one
+        statement; one that fails stays pending in the outbox for a later pass."""
+        rows = [
+            _Pending(event_id, subject, envelope, 0)
+            for event_id, subject, envelope in (
+                self._handed.popleft() for _ in range(min(self.BATCH, len(self._handed)))
+            )
+        ]
+        failure = await self._send(js, rows)
+        sent = [row.event_id for row in rows if row.sent]
+        connection = await self._connection.get()
+        if sent:
+            await connection.execute(_MARK_SENT_SQL, utcnow(), sent)
+        if failure is not None:
+            self._handed.clear()
+            await connection.execute(_MARK_HANDED_FAILED_SQL, failure[0].event_id, failure[0].last_error)
+            raise failure[1]
 
     async def publish_pending(self, js: JetStreamContext) -> int:
         token = _relaying.set(True)
@@ -282,9 +333,8 @@ class OutboxRelay:
     async def _publish_pending(self, js: JetStreamContext) -> int:
         if self.database.sqlite:
             return await self._publish_pending_sqlite(js)
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(self.database.driver_url, min_size=1, max_size=1)
-        async with self._pool.acquire() as connection, connection.transaction():
+        connection = await self._connection.get()
+        async with connection.transaction():
             # Several replicas may relay; each row goes to one of them at a time.
             rows = [_Pending(*record) for record in await connection.fetch(_PENDING_SQL, self.BATCH)]
             failure = await self._send(js, rows)

@@ -30,7 +30,12 @@ async def mount(runtime: Runtime) -> Mounted:
     identity = IdentityClient(settings.identity_address, credentials, resolve_timeout_s=settings.resolve_timeout_s)
     units = UnitsOfWork(runtime.database, NAME, Repository)
     writer = sale_writer(runtime.database)
-    sales = GroupCommit(writer.write, max_batch=settings.sales_batch_max, name="receipts sales")
+    sales = GroupCommit(
+        writer.write,
+        max_batch=settings.sales_batch_max,
+        linger_s=settings.sales_batch_linger_s,
+        name="receipts sales",
+    )
     receipts = Receipts(
         ingestion=Ingestion(units, identity, settings, sales),
         reading=Reading(units, settings),

@@ -9,12 +9,11 @@ each batch as one array per column.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import asyncpg
 from o2o_runtime.batching import unnest_rows
+from o2o_runtime.db import CommittedEvent, DriverConnection
 from o2o_runtime.timeutil import utcnow
 
 from o2o_receipts.store.days import CLOSED, ITEM, MEMBER, MEMBER_STORE, SHARD, TOTALS
@@ -207,32 +206,27 @@ def _arguments(sales: Sequence[NewSale]) -> list[Any]:
 
 
 class PostgresSales:
-    """Writes batches over a small asyncpg pool of its own (one connection per writer)."""
+    """Writes batches on an asyncpg connection of its own (the group commit has one writer)."""
 
-    def __init__(self, dsn: str, on_commit: Callable[[], None], *, connections: int = 1) -> None:
-        self._dsn = dsn
+    def __init__(self, url: str, on_commit: Callable[[Sequence[CommittedEvent]], None]) -> None:
+        self._connection = DriverConnection(url)
         self._on_commit = on_commit
-        self._connections = connections
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    async def _ready(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._connections)
-        return self._pool
 
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; all in one statement (one transaction)."""
         fresh = first_per_key(sales)
-        pool = self._pool or await self._ready()
-        async with pool.acquire() as connection:
-            inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh))}
+        connection = await self._connection.get()
+        inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh))}
         if inserted:
-            self._on_commit()
+            # The relay publishes the batch's events straight away, without reading them back.
+            self._on_commit(
+                [
+                    (s.outbox["event_id"], s.outbox["subject"], s.outbox["envelope"])
+                    for s in fresh
+                    if s.receipt.receipt_id in inserted
+                ]
+            )
         return [s.receipt.receipt_id in inserted for s in sales]
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._connection.close()
