@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from o2o_runtime.batching import GroupCommit, column_arrays, unnest_insert, unnest_upsert
+from o2o_runtime.batching import GroupCommit, unnest_rows
 from o2o_runtime.events import OutboxEvent
 
 
@@ -111,12 +111,6 @@ async def test_a_writer_answering_the_wrong_number_of_outcomes_fails_the_batch()
     await commit.close()
 
 
-def test_unnest_statements_are_one_fixed_text_per_table() -> None:
-    text = unnest_insert(OutboxEvent, ["event_id", "attempts"], on_conflict="DO NOTHING", returning="event_id")
-    assert text == (
-        "INSERT INTO outbox_event (event_id, attempts) SELECT * FROM unnest($1::VARCHAR(36)[], $2::INTEGER[])"
-        " AS incoming(event_id, attempts) ON CONFLICT DO NOTHING RETURNING event_id"
-    )
-    upsert = unnest_upsert(OutboxEvent, ["event_id", "attempts", "last_error"], keys=["event_id"], add=["attempts"])
-    assert upsert.endswith("ON CONFLICT (event_id) DO UPDATE SET attempts = outbox_event.attempts + EXCLUDED.attempts")
-    assert column_arrays([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], ["b", "a"]) == [["x", "y"], [1, 2]]
+def test_a_batch_is_one_array_per_column_typed_as_the_table() -> None:
+    text = unnest_rows(OutboxEvent, ["event_id", "attempts"], first_param=3, alias="o", extra=[("receipt_id", "TEXT")])
+    assert text == "unnest($3::VARCHAR(36)[], $4::INTEGER[], $5::TEXT[]) AS o(event_id, attempts, receipt_id)"

@@ -11,8 +11,9 @@ detected inside the batch statement (ON CONFLICT DO NOTHING RETURNING) and answe
 item's outcome, never raised. Should a batch fail anyway, each of its items is written again
 alone, so a poison item fails only its own caller.
 
-On PostgreSQL, `unnest_insert` builds the one statement per table: `INSERT ... SELECT FROM
-unnest($1::type[], ...)`, a fixed text whatever the batch size, so the driver prepares it once.
+On PostgreSQL, `unnest_rows` gives a batch as one FROM item: `unnest($1::type[], ...)`, one
+array per column, so a statement over it (`INSERT ... SELECT FROM unnest(...)`) is a fixed
+text whatever the batch size and the driver prepares it once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
@@ -185,42 +186,3 @@ def unnest_rows(
     types = [*_array_types(target.name, tuple(columns)), *(f"{kind}[]" for _, kind in extra)]
     arrays = ", ".join(f"${i}::{kind}" for i, kind in enumerate(types, start=first_param))
     return f"unnest({arrays}) AS {alias}({', '.join(names)})"
-
-
-def unnest_insert(
-    table: type[SQLModel] | str, columns: Sequence[str], *, where: str = "", on_conflict: str = "", returning: str = ""
-) -> str:
-    """`INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) AS incoming(cols) [WHERE ...]
-    [ON CONFLICT ...] [RETURNING ...]`, run with one list per column (`column_arrays`).
-    `where` may refer to the incoming row as `incoming`."""
-    name = _table(table).name
-    text = f"INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM {unnest_rows(table, columns)}"
-    if where:
-        text += f" WHERE {where}"
-    if on_conflict:
-        text += f" ON CONFLICT {on_conflict}"
-    if returning:
-        text += f" RETURNING {returning}"
-    return text
-
-
-def unnest_upsert(
-    table: type[SQLModel] | str,
-    columns: Sequence[str],
-    *,
-    keys: Sequence[str],
-    add: Sequence[str] = (),
-    replace: Sequence[str] = (),
-) -> str:
-    """`unnest_insert` that adds `add` columns to a stored row with the same keys and
-    overwrites `replace` columns. No two incoming rows may share keys (sum them first)."""
-    name = _table(table).name
-    changes = [f"{column} = {name}.{column} + EXCLUDED.{column}" for column in add]
-    changes += [f"{column} = EXCLUDED.{column}" for column in replace]
-    action = f"DO UPDATE SET {', '.join(changes)}" if changes else "DO NOTHING"
-    return unnest_insert(table, columns, on_conflict=f"({', '.join(keys)}) {action}")
-
-
-def column_arrays(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
-    """The arguments of an unnest statement: one list per column."""
-    return [[row[column] for row in rows] for column in columns]

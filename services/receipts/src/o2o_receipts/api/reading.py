@@ -8,7 +8,7 @@ from typing import Any
 import segno
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
-from o2o_runtime.auth import Kind, current_principal
+from o2o_runtime.auth import Kind, Principal, current_principal
 from o2o_runtime.errors import Unauthenticated
 from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.pagination import PageRequest
@@ -33,7 +33,7 @@ def render_qr(text: str, image_format: int) -> tuple[bytes, str]:
     return buffer.getvalue(), "image/svg+xml"
 
 
-def _viewer() -> Any:
+def _viewer() -> Principal:
     viewer = current_principal()
     if viewer is None:
         raise Unauthenticated("a token is required")
