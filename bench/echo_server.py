@@ -15,7 +15,7 @@ async def _echo(request: bytes, context: Any) -> bytes:
 
 async def main(port: int) -> None:
     server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(_echo, request_deserializer=None, response_serializer=None)
+    handler: Any = grpc.unary_unary_rpc_method_handler(_echo, request_deserializer=None, response_serializer=None)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

@@ -1,25 +1,30 @@
-"""Identity: authenticated GetMember on PostgreSQL against the echo ceiling, and what token
-verification adds to an authenticated no-op call."""
+"""Identity on PostgreSQL: authenticated GetMember as store staff against the echo ceiling,
+and what token verification adds to a no-op call (GetJwks with and without a token)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o_runtime.auth import TokenVerifier
 from o2o_runtime.clients import IdentityKeys
 from o2o_runtime.testing.chain import Chain
 
-from bench.common import EchoCeiling, load, postgres_platform, record
+from bench.common import EchoCeiling, Outcome, load, postgres_platform, replica, settings, workers_unsupported
+from bench.rounds import Figure, Progress, Step, Target, column, interleave, ratios
 
-GET_MEMBER_TARGET = 0.5
-TOKEN_OVERHEAD_TARGET_PCT = 10.0
+NAME = "identity"
+GET_MEMBER = Target(">=", 0.5, "x")
+TOKEN_OVERHEAD = Target("<=", 10.0, "%")
+WORKERS = 2
 
 
-async def _verification_cost(chain: Chain, address: str, count: int = 300) -> dict[str, float]:
+async def _verification_cost(chain: Chain, address: str, count: int) -> dict[str, float]:
+    """Microseconds per verification: first sight of a token, and once it is cached."""
     key = await chain.api_key(["members:read"])
     tokens = [(await chain.token(api_key=pb.ApiKeyGrant(api_key=key))).access_token for _ in range(count)]
     verifier = TokenVerifier(IdentityKeys(address), issuer="o2o-identity", audience="o2o")
@@ -27,54 +32,69 @@ async def _verification_cost(chain: Chain, address: str, count: int = 300) -> di
     started = time.perf_counter()
     for token in tokens[1:]:
         await verifier.verify(token)
-    cold = (time.perf_counter() - started) / (count - 1)
+    first_use = (time.perf_counter() - started) / (count - 1)
     started = time.perf_counter()
     for token in tokens[1:]:
         await verifier.verify(token)
     cached = (time.perf_counter() - started) / (count - 1)
-    return {"verify_first_use_us": round(cold * 1e6, 1), "verify_cached_us": round(cached * 1e6, 1)}
+    return {"verify_first_use_us": round(first_use * 1e6, 1), "verify_cached_us": round(cached * 1e6, 1)}
 
 
-async def run() -> dict[str, Any]:
+async def run(progress: Progress) -> Outcome:
+    bench = settings()
+    workers_skipped = workers_unsupported("identity")
     with EchoCeiling() as echo:
         async with postgres_platform() as platform:
             identity = platform.service("identity")
             chain = Chain(platform)
             store = await chain.store()
             member = await chain.member(store.store_id)
-            target = identity.address
+            associate = await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [store.store_id])
+            request = json.dumps({"memberId": member.subject})
 
-            ceiling_before = echo.measure()
-            get_member = load(
-                target, "IdentityService/GetMember", json.dumps({"memberId": member.subject}), [member.token]
-            )
-            noop_anonymous = load(target, "IdentityService/GetJwks")
-            noop_authenticated = load(target, "IdentityService/GetJwks", tokens=[member.token])
-            ceiling_after = echo.measure()
-            verification = await _verification_cost(chain, target)
+            def get_member(address: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+                return lambda: load(address, "IdentityService/GetMember", request, [associate.token])
 
-    ceiling_qps = (ceiling_before["qps"] + ceiling_after["qps"]) / 2
-    ratio = get_member["qps"] / ceiling_qps
-    overhead_pct = (1 - noop_authenticated["qps"] / noop_anonymous["qps"]) * 100
-    return record(
-        "identity",
-        {
-            "database": "postgresql",
-            "concurrency": 64,
-            "get_member_authenticated": get_member,
-            "echo_ceiling": {"qps": round(ceiling_qps, 1), "before": ceiling_before, "after": ceiling_after},
-            "get_member_to_echo_ratio": round(ratio, 3),
-            "get_member_target_ratio": GET_MEMBER_TARGET,
-            "get_member_meets_target": ratio >= GET_MEMBER_TARGET,
-            "noop_anonymous": noop_anonymous,
-            "noop_authenticated": noop_authenticated,
-            "token_overhead_pct": round(overhead_pct, 1),
-            "token_overhead_target_pct": TOKEN_OVERHEAD_TARGET_PCT,
-            "token_overhead_meets_target": overhead_pct <= TOKEN_OVERHEAD_TARGET_PCT,
-            **verification,
-        },
-    )
+            steps: list[Step[dict[str, Any]]] = [("get_member", get_member(identity.address)), ("echo", echo.measure)]
+            if not workers_skipped:
+                workers = replica(platform, "identity", f"workers{WORKERS}", {"IDENTITY_WORKERS": str(WORKERS)})
+                steps.append(("get_member_workers", get_member(workers.address)))
+            steps += [
+                ("noop_anonymous", lambda: load(identity.address, "IdentityService/GetJwks")),
+                (
+                    "noop_authenticated",
+                    lambda: load(identity.address, "IdentityService/GetJwks", tokens=[member.token]),
+                ),
+            ]
+            rounds = await interleave(steps, bench.rounds, progress.step)
+            verification = await _verification_cost(chain, identity.address, 50 if bench.quick else 300)
 
-
-def main() -> None:
-    asyncio.run(run())
+    anonymous, authenticated = column(rounds, "noop_anonymous", "qps"), column(rounds, "noop_authenticated", "qps")
+    figures = [
+        Figure(
+            "identity.get_member",
+            "x",
+            ratios(rounds, "get_member", "echo"),
+            GET_MEMBER,
+            {"qps": column(rounds, "get_member", "qps"), "echo qps": column(rounds, "echo", "qps")},
+            note="GetMember as an associate of the member's home store; one server process vs one echo process",
+        ),
+        Figure(
+            "identity.get_member.workers",
+            "x",
+            ratios(rounds, "get_member_workers", "echo") if not workers_skipped else [],
+            None,
+            {"qps": column(rounds, "get_member_workers", "qps")} if not workers_skipped else {},
+            note=f"IDENTITY_WORKERS={WORKERS} vs the same echo ceiling",
+            skipped=workers_skipped,
+        ),
+        Figure(
+            "identity.token_overhead",
+            "%",
+            [(1 - auth / anon) * 100 for auth, anon in zip(authenticated, anonymous, strict=True)],
+            TOKEN_OVERHEAD,
+            {"anonymous qps": anonymous, "authenticated qps": authenticated},
+            note="throughput lost by verifying a (cached) token on GetJwks",
+        ),
+    ]
+    return Outcome(NAME, figures, rounds, {"database": "postgresql", **verification})

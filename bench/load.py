@@ -31,7 +31,7 @@ def _multicallable(channel: grpc.aio.Channel, method: str, request_json: str) ->
     descriptor = find_method(method)
     request = json_format.Parse(request_json, message_factory.GetMessageClass(descriptor.input_type)())
     response_type = message_factory.GetMessageClass(descriptor.output_type)
-    call = channel.unary_unary(
+    call: Any = channel.unary_unary(
         f"/{descriptor.containing_service.full_name}/{descriptor.name}",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=response_type.FromString,

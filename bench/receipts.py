@@ -1,33 +1,44 @@
-"""Receipts: ingestion throughput on PostgreSQL against the echo ceiling, event lag from
-commit to ReceiptIssued delivered, and the store-day report with a large history."""
+"""Receipts on PostgreSQL: ingestion of five-line sales with no receipt stored and with a
+large history stored (each against the echo ceiling), commit-to-delivery lag of
+ReceiptIssued under that load, and the store-day report over the large history."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import statistics
 import time
-import uuid
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from o2o.common.v1 import common_pb2
 from o2o.events.v1 import envelope_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import Chain
+from o2o_runtime.testing.platform import Platform
 
-from bench.common import DURATION_S, EchoCeiling, load, postgres_platform, record
+from bench import history as cache
+from bench.common import EchoCeiling, Outcome, load, postgres_platform, replica, settings, workers_unsupported
+from bench.rounds import Figure, Progress, Step, Target, column, interleave, ratios
 
-INGEST_TARGET = 0.3
-LAG_TARGET_MS = 500.0
-REPORT_TARGET_MS = 100.0
-HISTORY = int(os.environ.get("BENCH_RECEIPT_HISTORY", "1000000"))
-HISTORY_STORES = 20
+NAME = "receipts"
+INGEST = Target(">=", 0.3, "x")
+# Ingestion must not get dearer as history grows; 0.9 leaves room for the machine's noise.
+HISTORY_COST = Target(">=", 0.9, "x")
+LAG_P99 = Target("<", 100.0, "ms")
+REPORT_P50 = Target("<", 100.0, "ms")
+WORKERS = 2
+# Everything a sale writes, emptied before each round of ingest_0 so that it starts from none.
+SALE_TABLES = (
+    "receipt, receipt_line, receipt_payment, pending_link, store_day_shard, store_day_item, "
+    "store_day_member, member_store, store_day, footfall_slot"
+)
 
 
 def five_line_transaction(store_id: str, associate_id: str) -> dict[str, Any]:
@@ -62,8 +73,8 @@ def five_line_transaction(store_id: str, associate_id: str) -> dict[str, Any]:
     }
 
 
-async def _lag_while(nats_url: str, work: asyncio.Future[Any]) -> list[float]:
-    """Commit-to-delivery lag of every ReceiptIssued published while work runs, in ms."""
+async def _lag_while(nats_url: str, work: Awaitable[dict[str, Any]]) -> tuple[dict[str, Any], list[float]]:
+    """Runs work, and the commit-to-delivery lag (ms) of every ReceiptIssued published meanwhile."""
     connection = await nats.connect(nats_url)
     js = connection.jetstream()
     lags: list[float] = []
@@ -78,244 +89,182 @@ async def _lag_while(nats_url: str, work: asyncio.Future[Any]) -> list[float]:
         cb=on_message,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.NONE),
     )
-    await work
-    await asyncio.sleep(2)
-    await subscription.unsubscribe()
-    await connection.close()
-    return lags
+    try:
+        result = await work
+        await asyncio.sleep(2)  # the last commits' events are still on their way
+    finally:
+        await subscription.unsubscribe()
+        await connection.close()
+    if not lags:
+        raise RuntimeError("no ReceiptIssued event arrived while receipts were ingested")
+    return result, lags
 
 
-async def _load_history(database_url: str, store_ids: list[str], receipts: int) -> dict[str, Any]:
-    """Bulk-loads a year of history (receipts, lines and the store-day aggregates) with COPY."""
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(fraction * (len(ordered) - 1))]
+
+
+async def _empty(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
-    started = time.perf_counter()
-    days = [date.today() - timedelta(days=d) for d in range(1, 366)]
-    # Rounded up: at least `receipts` are stored.
-    per_day = max(1, -(-receipts // (len(store_ids) * len(days))))
-    receipt_rows, line_rows, shard_rows, item_rows, member_rows = [], [], [], [], []
-    rng = random.Random(7)
-    count = 0
-    for store_id in store_ids:
-        for day in days:
-            revenue = 0
-            items: dict[str, list[int]] = {}
-            members: dict[str, int] = {}
-            for _ in range(per_day):
-                receipt_id = str(uuid.uuid4())
-                moment = datetime(day.year, day.month, day.day, 10, tzinfo=UTC) + timedelta(
-                    seconds=rng.randrange(36000)
-                )
-                member = f"00000000-0000-7000-8000-{rng.randrange(5000):012d}" if rng.random() < 0.6 else ""
-                total = 0
-                for n in range(1, 6):
-                    sku = f"SKU-{rng.randrange(2000):04d}"
-                    price = 100 * rng.randrange(5, 200)
-                    total += price
-                    line_rows.append(
-                        (receipt_id, n, sku, "", "grocery", "acme", 1, price, 0, price, "", 0, 0, moment, store_id)
-                    )
-                    items.setdefault(sku, [0, 0])
-                    items[sku][0] += 1
-                    items[sku][1] += price
-                receipt_rows.append(
-                    (
-                        receipt_id,
-                        store_id,
-                        "R1",
-                        receipt_id,
-                        1,
-                        "",
-                        "",
-                        moment,
-                        day,
-                        1,
-                        "CNY",
-                        total,
-                        0,
-                        total,
-                        5,
-                        member,
-                        1 if member else 0,
-                        None,
-                        None,
-                        None,
-                        "x" * 64,
-                        "",
-                        moment,
-                    )
-                )
-                revenue += total
-                if member:
-                    members[member] = members.get(member, 0) + total
-                count += 1
-            shard_rows.append((store_id, day, 0, revenue, 0, per_day, 0, per_day * 5, sum(members.values())))
-            item_rows.extend((store_id, day, sku, 0, "", u, r) for sku, (u, r) in items.items())
-            member_rows.extend((store_id, day, m, s, 1, False) for m, s in members.items())
-    await connection.copy_records_to_table(
-        "receipt",
-        records=receipt_rows,
-        columns=[
-            "receipt_id",
-            "store_id",
-            "register_id",
-            "pos_transaction_number",
-            "kind",
-            "original_receipt_id",
-            "original_order_id",
-            "occurred_at",
-            "business_date",
-            "channel",
-            "currency_code",
-            "subtotal_minor",
-            "discount_minor",
-            "total_minor",
-            "units",
-            "member_id",
-            "link_method",
-            "claim_code_hash",
-            "claim_expires_at",
-            "claimed_at",
-            "fingerprint",
-            "refund_reason",
-            "created_at",
-        ],
-    )
-    await connection.copy_records_to_table(
-        "receipt_line",
-        records=line_rows,
-        columns=[
-            "receipt_id",
-            "line_number",
-            "sku",
-            "name",
-            "category",
-            "brand",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "amount_minor",
-            "associate_id",
-            "refunded_quantity",
-            "original_line_number",
-            "occurred_at",
-            "store_id",
-        ],
-    )
-    await connection.copy_records_to_table(
-        "store_day_shard",
-        records=shard_rows,
-        columns=[
-            "store_id",
-            "business_date",
-            "shard",
-            "revenue_minor",
-            "refunds_minor",
-            "transactions",
-            "refund_transactions",
-            "units",
-            "member_revenue_minor",
-        ],
-    )
-    await connection.copy_records_to_table(
-        "store_day_item",
-        records=item_rows,
-        columns=["store_id", "business_date", "sku", "shard", "name", "units", "revenue_minor"],
-    )
-    await connection.copy_records_to_table(
-        "store_day_member",
-        records=member_rows,
-        columns=["store_id", "business_date", "member_id", "spend_minor", "visits", "first_visit"],
-    )
-    await connection.execute("ANALYZE")
-    stored = await connection.fetchval("SELECT count(*) FROM receipt")
-    await connection.close()
-    return {
-        "receipts_stored": stored,
-        "lines_stored": len(line_rows),
-        "load_seconds": round(time.perf_counter() - started, 1),
-        "days": days,
-        "loaded": count,
-    }
+    try:
+        await connection.execute(f"TRUNCATE {SALE_TABLES}")
+    finally:
+        await connection.close()
 
 
-async def run() -> dict[str, Any]:
-    with EchoCeiling() as echo:
-        async with postgres_platform() as platform:
-            receipts = platform.service("receipts")
-            chain = Chain(platform)
-            store = await chain.store()
-            pos = await chain.device(store.store_id)
-            associate = await chain.staff(1, [store.store_id])
-            body = json.dumps(five_line_transaction(store.store_id, associate.subject))
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
-            ceiling_before = echo.measure()
-            ingest_task = asyncio.ensure_future(
-                asyncio.to_thread(
-                    load,
-                    receipts.address,
-                    "ReceiptsService/SubmitTransaction",
-                    body,
-                    [pos.token],
-                    unique_field="transaction.pos_transaction_number",
-                )
+
+async def run(progress: Progress) -> Outcome:
+    bench = settings()
+    with cache.cache_lock():
+        cluster, history = cache.open_cluster(bench.receipt_history)
+        try:
+            with EchoCeiling() as echo:
+                async with postgres_platform(cluster) as platform:
+                    if history is None:
+                        progress.note(f"seeding {bench.receipt_history:,} receipts into bench/.cache (once)")
+                        history = await cache.seed(cluster, bench.receipt_history, platform.env)
+                        progress.note(f"seeded in {history.seed_seconds:.1f} s")
+                        seeded_now = True
+                    else:
+                        progress.note(f"history reused from bench/.cache (seeded {history.seeded_at})")
+                        seeded_now = False
+                    outcome = await _measure(platform, cluster, history, echo, progress)
+                    outcome.details["history"] = {
+                        **cache.summary(history),
+                        "seeded_this_run": seeded_now,
+                        "receipts_stored": await cache.receipts_stored(cluster),
+                    }
+        finally:
+            cluster.close()
+    return outcome
+
+
+async def _measure(
+    platform: Platform, cluster: cache.CachedPostgres, history: cache.History, echo: EchoCeiling, progress: Progress
+) -> Outcome:
+    bench = settings()
+    identity = platform.service("identity")
+    await cache.register_stores(_dsn(identity.env["IDENTITY_DATABASE_URL"]), history)
+    empty = platform.service("receipts")
+    full = replica(platform, "receipts", "history", {"RECEIPTS_DATABASE_URL": cache.history_url(cluster)})
+    workers_skipped = workers_unsupported("receipts")
+    chain = Chain(platform)
+    # Sales go to a seeded store on both databases: one body, one device, one associate.
+    store_id = history.stores[0].store_id
+    pos = await chain.device(store_id)
+    associate = await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [store_id])
+    body = json.dumps(five_line_transaction(store_id, associate.subject))
+    empty_dsn = _dsn(empty.env["RECEIPTS_DATABASE_URL"])
+
+    def ingest(address: str, *, from_empty: bool) -> Callable[[], Awaitable[dict[str, Any]]]:
+        async def measure() -> dict[str, Any]:
+            if from_empty:
+                await _empty(empty_dsn)
+            work = load(
+                address,
+                "ReceiptsService/SubmitTransaction",
+                body,
+                [pos.token],
+                unique_field="transaction.pos_transaction_number",
             )
-            lags = await _lag_while(platform.nats.url, ingest_task)
-            ingest = ingest_task.result()
-            ceiling_after = echo.measure()
-
-            history_stores = [(await chain.store()).store_id for _ in range(HISTORY_STORES)]
-            history = await _load_history(receipts.env["RECEIPTS_DATABASE_URL"], history_stores, HISTORY)
-            admin = await chain.admin()
-            stub = receipts_pb2_grpc.ReceiptsServiceStub(platform.channel("receipts"))
-            rng = random.Random(11)
-            timings = []
-            for _ in range(200):
-                store_id = rng.choice(history_stores)
-                day = rng.choice(history["days"])
-                started = time.perf_counter()
-                reply = await stub.GetStoreDayReport(
-                    pb.GetStoreDayReportRequest(store_id=store_id, business_date=day.isoformat()), metadata=admin.auth
-                )
-                timings.append((time.perf_counter() - started) * 1000)
-                assert reply.report.transactions > 0
-
-    ceiling_qps = (ceiling_before["qps"] + ceiling_after["qps"]) / 2
-    ratio = ingest["qps"] / ceiling_qps
-    lags.sort()
-    lag_p99 = lags[int(0.99 * (len(lags) - 1))] if lags else float("nan")
-    timings.sort()
-    report_p50 = statistics.median(timings)
-    history.pop("days")
-    return record(
-        "receipts",
-        {
-            "database": "postgresql",
-            "concurrency": 64,
-            "duration_s": DURATION_S,
-            "ingestion_5_line_transactions": ingest,
-            "echo_ceiling": {"qps": round(ceiling_qps, 1), "before": ceiling_before, "after": ceiling_after},
-            "ingestion_to_echo_ratio": round(ratio, 3),
-            "ingestion_target_ratio": INGEST_TARGET,
-            "ingestion_meets_target": ratio >= INGEST_TARGET,
-            "event_lag_ms": {
+            result, lags = await _lag_while(platform.nats.url, work)
+            return {
+                **result,
                 "events": len(lags),
-                "p50": round(lags[len(lags) // 2], 1) if lags else None,
-                "p99": round(lag_p99, 1),
-            },
-            "event_lag_target_p99_ms": LAG_TARGET_MS,
-            "event_lag_meets_target": lag_p99 < LAG_TARGET_MS,
-            "history": history,
-            "store_day_report_ms": {
-                "calls": len(timings),
-                "p50": round(report_p50, 2),
-                "p99": round(timings[int(0.99 * (len(timings) - 1))], 2),
-            },
-            "store_day_report_target_p50_ms": REPORT_TARGET_MS,
-            "store_day_report_meets_target": report_p50 < REPORT_TARGET_MS,
-        },
-    )
+                "lag_p50_ms": round(_percentile(lags, 0.5), 1),
+                "lag_p99_ms": round(_percentile(lags, 0.99), 1),
+            }
 
+        return measure
 
-def main() -> None:
-    asyncio.run(run())
+    steps: list[Step[dict[str, Any]]] = [
+        ("ingest_0", ingest(empty.address, from_empty=True)),
+        ("echo", echo.measure),
+        ("ingest_1m", ingest(full.address, from_empty=False)),
+    ]
+    if not workers_skipped:
+        workers = replica(platform, "receipts", f"workers{WORKERS}", {"RECEIPTS_WORKERS": str(WORKERS)})
+        steps.append(("ingest_0_workers", ingest(workers.address, from_empty=True)))
+    rounds = await interleave(steps, bench.rounds, progress.step)
+
+    admin = await chain.admin()
+    stub = receipts_pb2_grpc.ReceiptsServiceStub(platform.channel("receipts-history"))
+    rng = random.Random(11)
+
+    async def report() -> dict[str, Any]:
+        timings = []
+        for _ in range(bench.report_calls):
+            request = pb.GetStoreDayReportRequest(
+                store_id=rng.choice(history.stores).store_id, business_date=rng.choice(history.days).isoformat()
+            )
+            started = time.perf_counter()
+            reply = await stub.GetStoreDayReport(request, metadata=admin.auth)
+            timings.append((time.perf_counter() - started) * 1000)
+            if reply.report.transactions <= 0:
+                raise RuntimeError(f"the report of {request.store_id} on {request.business_date} counts no sale")
+        return {
+            "calls": len(timings),
+            "p50_ms": round(statistics.median(timings), 2),
+            "p99_ms": round(_percentile(timings, 0.99), 2),
+        }
+
+    reports = await interleave([("report", report)], bench.rounds, progress.step)
+    for measured, reported in zip(rounds, reports, strict=True):
+        measured.update(reported)
+
+    stored = await cache.receipts_stored(cluster)
+    figures = [
+        Figure(
+            "receipts.ingest_0",
+            "x",
+            ratios(rounds, "ingest_0", "echo"),
+            INGEST,
+            {"qps": column(rounds, "ingest_0", "qps"), "echo qps": column(rounds, "echo", "qps")},
+            note="five-line sales, each round from 0 receipts stored; one server process vs one echo process",
+        ),
+        Figure(
+            "receipts.ingest_1m",
+            "x",
+            ratios(rounds, "ingest_1m", "echo"),
+            INGEST,
+            {"qps": column(rounds, "ingest_1m", "qps"), "echo qps": column(rounds, "echo", "qps")},
+            note=f"{stored:,} receipts stored; seeding took {history.seed_seconds:.1f} s (at {history.seeded_at})",
+        ),
+        Figure(
+            "receipts.ingest_1m_to_0",
+            "x",
+            ratios(rounds, "ingest_1m", "ingest_0"),
+            HISTORY_COST,
+            note="ingestion with the history stored over ingestion with none, per round",
+        ),
+        Figure(
+            "receipts.event_lag_p99_ms",
+            "ms",
+            column(rounds, "ingest_0", "lag_p99_ms"),
+            LAG_P99,
+            {"p50 ms": column(rounds, "ingest_0", "lag_p50_ms"), "events": column(rounds, "ingest_0", "events")},
+            note="emit in the sale's transaction -> ReceiptIssued delivered to a consumer, during ingest_0",
+        ),
+        Figure(
+            "receipts.report_p50_ms",
+            "ms",
+            column(rounds, "report", "p50_ms"),
+            REPORT_P50,
+            {"p99 ms": column(rounds, "report", "p99_ms")},
+            note=f"store-day report, random store and day of the history; {stored:,} receipts stored",
+        ),
+        Figure(
+            "receipts.ingest_0.workers",
+            "x",
+            ratios(rounds, "ingest_0_workers", "echo") if not workers_skipped else [],
+            None,
+            {"qps": column(rounds, "ingest_0_workers", "qps")} if not workers_skipped else {},
+            note=f"RECEIPTS_WORKERS={WORKERS} vs the same echo ceiling",
+            skipped=workers_skipped,
+        ),
+    ]
+    return Outcome(NAME, figures, rounds, {"database": "postgresql"})

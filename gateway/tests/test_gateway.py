@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from gateway_support import gateway  # noqa: F401  (the fixture)
 from google.api import http_pb2
 from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings

@@ -1,1 +1,1 @@
-"""HTTP/JSON gateway for partner apps, and the partner webhooks it delivers."""
+"""HTTP/JSON gateway for partner apps: the platform's RPCs as REST, served from their annotations."""

@@ -3,6 +3,7 @@ plus /openapi.json, /docs, /healthz and /readyz."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -20,7 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from o2o_runtime.auth import KeySource
 from o2o_runtime.clients import IdentityKeys, channel
 from o2o_runtime.errors import DomainError, InvalidArgument, ResourceExhausted
+from o2o_runtime.events import Broker
 from o2o_runtime.ids import new_id
+from o2o_runtime.metrics import HttpMetrics
+from o2o_runtime.revocation import ErasedMembers, ErasureFeed
 from o2o_runtime.telemetry import extract_context, inject_context
 from opentelemetry import trace
 from starlette.applications import Starlette
@@ -96,9 +100,14 @@ class Upstreams:
 
 class Gateway:
     def __init__(
-        self, settings: GatewaySettings, table: RouteTable | None = None, keys: KeySource | None = None
+        self,
+        settings: GatewaySettings,
+        table: RouteTable | None = None,
+        keys: KeySource | None = None,
+        metrics: HttpMetrics | None = None,
     ) -> None:
-        """keys: where bearer tokens' verification keys come from (identity's GetJwks by default)."""
+        """keys: where bearer tokens' verification keys come from (identity's GetJwks by default);
+        metrics: where each API request's route, status and duration go (nowhere by default)."""
         if "identity" not in settings.upstreams:
             raise ValueError("GATEWAY_UPSTREAMS must name identity: it verifies every credential")
         self.settings = settings
@@ -106,7 +115,10 @@ class Gateway:
         self._upstreams: Upstreams | None = None
         self._auth: Authenticator | None = None
         self._keys = keys
+        # Members erased lately, whose bearer tokens stop here too (fed while the app runs).
+        self.erased_members = ErasedMembers()
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+        self.metrics = metrics or HttpMetrics(None)
         self.document = openapi.document(self.table)
 
     # Channels belong to the event loop that serves requests, so they are made on first use.
@@ -125,6 +137,7 @@ class Gateway:
                 issuer=self.settings.token_issuer,
                 audience=self.settings.token_audience,
                 api_key_cache_s=self.settings.api_key_cache_s,
+                erased_members=self.erased_members,
             )
         return self._auth
 
@@ -149,6 +162,9 @@ class Gateway:
                 response = error_response(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
             span.set_attribute("http.response.status_code", response.status_code)
         response.headers["x-request-id"] = request_id
+        elapsed_s = time.perf_counter() - started
+        # By route template, never the raw path: ids in paths would make a series per resource.
+        self.metrics.record(request.method, route.template.text if route else "", response.status_code, elapsed_s)
         access_log.info(
             "request",
             extra={
@@ -157,7 +173,7 @@ class Gateway:
                 "path": request.url.path,
                 "route": route.rpc_name if route else "",
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "duration_ms": round(elapsed_s * 1000, 3),
             },
         )
         return response
@@ -241,7 +257,20 @@ class Gateway:
                 "gateway ready",
                 extra={"routes": len(self.table.routes), "upstreams": sorted(self.settings.upstreams)},
             )
+            stop = asyncio.Event()
+            broker = Broker(self.settings.nats_url)
+            feeds = (
+                [
+                    asyncio.create_task(broker.connect(stop)),
+                    asyncio.create_task(ErasureFeed(self.erased_members, broker).run(stop)),
+                ]
+                if self.settings.events_enabled
+                else []
+            )
             yield
+            stop.set()
+            await asyncio.gather(*feeds, return_exceptions=True)
+            await broker.close()
             if self._upstreams is not None:
                 await self._upstreams.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Container
 
 import grpc
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -39,9 +40,10 @@ class Authenticator:
         audience: str,
         api_key_cache_s: float,
         timeout_s: float = 5.0,
+        erased_members: Container[str] = frozenset(),
     ) -> None:
         self._identity = identity_pb2_grpc.IdentityServiceStub(identity)
-        self._verifier = TokenVerifier(keys, issuer=issuer, audience=audience)
+        self._verifier = TokenVerifier(keys, issuer=issuer, audience=audience, erased_members=erased_members)
         self._cache_s = api_key_cache_s
         self._timeout_s = timeout_s
         self._exchanged: dict[str, tuple[float, str]] = {}
@@ -105,6 +107,8 @@ class Authenticator:
                 raise Unauthenticated("invalid or revoked API key") from None
             if exc.code() is grpc.StatusCode.NOT_FOUND:
                 raise Unauthenticated(f"unknown member in {MEMBER_HEADER}") from None
+            if exc.code() is grpc.StatusCode.FAILED_PRECONDITION:
+                raise Unauthenticated(f"the member in {MEMBER_HEADER} was erased") from None
             raise Unavailable("identity is unavailable; retry shortly") from None
         lifetime = min(self._cache_s, reply.expires_in.seconds - _RENEW_BEFORE_S)
         if lifetime > 0:

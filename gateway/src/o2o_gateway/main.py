@@ -1,14 +1,18 @@
-"""`o2o gateway`: serves the HTTP/JSON gateway with uvicorn on uvloop."""
+"""`o2o gateway`: serves the HTTP/JSON gateway with uvicorn on uvloop; with GATEWAY_WORKERS=N,
+N such processes share the port (o2o_runtime.workers)."""
 
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import Any
 
 import uvicorn
 from o2o_runtime.logs import configure_logging
+from o2o_runtime.metrics import HttpMetrics, configure_metrics, shutdown_metrics
 from o2o_runtime.settings import load_settings
 from o2o_runtime.telemetry import configure_tracing
+from o2o_runtime.workers import supervise, worker_index
 
 from o2o_gateway.app import Gateway
 from o2o_gateway.settings import GatewaySettings
@@ -17,8 +21,12 @@ from o2o_gateway.settings import GatewaySettings
 def serve(_args: argparse.Namespace) -> int:
     settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level)
+    worker = worker_index()
+    if worker is None and settings.workers > 1:
+        return supervise(settings.workers, settings.shutdown_grace_s)
     configure_tracing("gateway")
-    app = Gateway(settings).app()
+    meter = configure_metrics("gateway", host=settings.host, port=settings.metrics_port or 0, worker=worker or 0)
+    app = Gateway(settings, metrics=HttpMetrics(meter)).app()
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -31,8 +39,27 @@ def serve(_args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        if worker is None:
+            uvicorn.Server(config).run()
+        else:
+            uvicorn.Server(config).run(sockets=[_shared_socket(settings.host, settings.http_port)])
+    finally:
+        shutdown_metrics()
     return 0
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """The worker's own listening socket on the shared port: the kernel spreads connections over
+    the workers' sockets (SO_REUSEPORT)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
 
 
 def register(commands: Any) -> None:

@@ -14,6 +14,8 @@ class GatewaySettings(ServiceSettings):
     model_config = service_config("GATEWAY")
 
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # Prometheus text at /metrics on its own port (0: off); worker k of several serves on port + k.
+    metrics_port: int | None = Field(default=9480, ge=0, le=65535)
     # Where each service listens, e.g. "identity=10.0.0.5:50051,receipts=receipts:50052". Only the
     # routes of listed services are served (and documented), so the gateway grows as services land.
     upstreams: Annotated[dict[str, str], NoDecode] = Field(default_factory=lambda: {"identity": "127.0.0.1:50051"})

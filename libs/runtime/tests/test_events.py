@@ -275,7 +275,7 @@ async def test_events_handed_over_by_a_writer_are_published_without_a_pass_over_
             async with database.engine.begin() as connection:
                 await connection.execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
             # As a writer outside Database.transaction() reports its commit.
-            database.committed([(row["event_id"], row["subject"], row["envelope"]) for row in rows])
+            database.committed([(row["event_id"], row["subject"], row["envelope"], row["created_at"]) for row in rows])
             received = [await subscription.next_msg(timeout=5) for _ in rows]
             assert [m.headers["Nats-Msg-Id"] for m in received if m.headers] == [row["event_id"] for row in rows]
             await eventually(lambda: published(database), timeout_s=5, what="the handed rows to be marked")

@@ -30,7 +30,10 @@ from o2o_runtime.auth import (
     staff,
 )
 from o2o_runtime.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from o2o_runtime.metrics import RpcMetrics
 from o2o_runtime.server import PlatformInterceptor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 SERVICE = "o2o.test.v1.ProbeService"
 SECRET = "password=hunter2 at /srv/db.py line 42"
@@ -122,9 +125,28 @@ POLICY = Policy(
 
 
 class Probe:
-    def __init__(self, channel: grpc.aio.Channel, keys: OneKey) -> None:
+    def __init__(self, channel: grpc.aio.Channel, keys: OneKey, reader: InMemoryMetricReader) -> None:
         self.channel = channel
         self.keys = keys
+        self.reader = reader
+
+    def recorded(self) -> dict[str, dict[tuple[str, int], int]]:
+        """Per instrument, its counts by (method, status code); requests count under code -1."""
+        data = self.reader.get_metrics_data()
+        counts: dict[str, dict[tuple[str, int], int]] = {}
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    found = counts.setdefault(metric.name, {})
+                    for point in metric.data.data_points:
+                        attributes = point.attributes or {}
+                        assert attributes["rpc.system"] == "grpc"
+                        assert attributes["rpc.service"] == SERVICE
+                        code = attributes.get("rpc.grpc.status_code", -1)
+                        assert isinstance(code, int)
+                        key = (str(attributes["rpc.method"]), code)
+                        found[key] = int(point.value if isinstance(point, NumberDataPoint) else point.count)
+        return counts
 
     async def call(self, method: str, value: str = "", principal: Principal | None = None, token: str = "") -> str:
         stub = self.channel.unary_unary(
@@ -154,7 +176,9 @@ class Probe:
 async def probe() -> AsyncIterator[Probe]:
     keys = OneKey()
     verifier = TokenVerifier(keys, issuer="issuer", audience="o2o")
-    server = grpc.aio.server(interceptors=[PlatformInterceptor([POLICY], verifier)])
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    server = grpc.aio.server(interceptors=[PlatformInterceptor([POLICY], verifier, RpcMetrics(meter))])
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         name: grpc.unary_unary_rpc_method_handler(fn, StringValue.FromString, StringValue.SerializeToString)
         for name, fn in UNARY.items()
@@ -169,7 +193,7 @@ async def probe() -> AsyncIterator[Probe]:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield Probe(channel, keys)
+        yield Probe(channel, keys, reader)
     await server.stop(None)
 
 
@@ -287,3 +311,34 @@ async def test_handler_abort_keeps_its_own_status(probe: Probe) -> None:
     error = await failure(probe.call("AbortsItself"))
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == "handler chose this"
+
+
+async def test_each_call_is_recorded_with_the_code_it_ended_with(probe: Probe) -> None:
+    before = probe.recorded()
+    assert await probe.call("Whoami") == "anonymous"
+    await failure(probe.call("NotFound", "m-1"))
+    await failure(probe.call("Explode"))
+    await failure(probe.call("AbortsItself"))
+    await failure(probe.call("SignedIn"))
+    await failure(probe.stream("StreamExplode"))
+    assert await probe.stream("StreamSignedIn", principal=OWNER) == ["owner-1"]
+    after = probe.recorded()
+
+    def moved(instrument: str) -> dict[tuple[str, int], int]:
+        now, then = after.get(instrument, {}), before.get(instrument, {})
+        return {key: count - then.get(key, 0) for key, count in now.items() if count != then.get(key, 0)}
+
+    codes = {
+        ("Whoami", grpc.StatusCode.OK),
+        ("NotFound", grpc.StatusCode.NOT_FOUND),
+        ("Explode", grpc.StatusCode.INTERNAL),
+        ("AbortsItself", grpc.StatusCode.FAILED_PRECONDITION),
+        ("SignedIn", grpc.StatusCode.UNAUTHENTICATED),
+        ("StreamExplode", grpc.StatusCode.INTERNAL),
+        ("StreamSignedIn", grpc.StatusCode.OK),
+    }
+    assert moved("rpc.server.call.duration") == {(method, code.value[0]): 1 for method, code in codes}
+    assert moved("o2o.rpc.server.requests") == {(method, -1): 1 for method, _ in codes}
+    assert moved("o2o.rpc.server.errors") == {
+        (method, code.value[0]): 1 for method, code in codes if code is not grpc.StatusCode.OK
+    }

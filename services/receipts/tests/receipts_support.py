@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o_runtime.testing.chain import Actor, Chain
-from o2o_runtime.timeutil import to_timestamp
+from o2o_runtime.wellknown import to_timestamp
 
 _numbers = itertools.count(1)
 

@@ -24,7 +24,8 @@ from o2o_runtime.db import Database
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.status import precondition_types, violated_fields
-from o2o_runtime.timeutil import from_timestamp, to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
+from o2o_runtime.wellknown import from_timestamp, to_timestamp
 from receipts_support import Shop, cny, open_shop, transaction
 from sqlmodel import col, update
 

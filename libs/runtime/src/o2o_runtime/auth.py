@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -111,18 +112,34 @@ def set_principal(principal: Principal | None) -> object:
 
 # ---- token verification -------------------------------------------------------------
 
+# No token lives longer (identity's lifetimes are bounded by it), so a revocation need only
+# be remembered that long.
+MAX_TOKEN_LIFETIME = timedelta(days=1)
+
 
 class KeySource(Protocol):
     async def public_jwks(self) -> list[dict[str, str]]: ...
 
 
 class TokenVerifier:
-    """Verifies bearer tokens; caches keys by id and verified tokens until they expire."""
+    """Verifies bearer tokens; caches keys by id and verified tokens until they expire.
+
+    erased_members: ids of members whose tokens are refused although validly signed
+    (o2o_runtime.revocation.ErasedMembers), asked on every call, cached tokens included."""
 
     _REFRESH_MIN_INTERVAL_S = 5.0
     _CACHE_MAX = 10_000
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: float = 5.0,
+        erased_members: Container[str] = frozenset(),
+    ) -> None:
+        self._erased = erased_members
         self._source = keys
         self._issuer = issuer
         self._audience = audience
@@ -145,7 +162,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            return cached
+            return self._unrevoked(cached)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -177,6 +194,11 @@ class TokenVerifier:
         except (jwt.PyJWTError, KeyError, ValueError):
             raise Unauthenticated("invalid token") from None
         self._verified.put(token, principal, ttl_s=float(claims["exp"]) - time.time())
+        return self._unrevoked(principal)
+
+    def _unrevoked(self, principal: Principal) -> Principal:
+        if principal.kind is Kind.MEMBER and principal.subject in self._erased:
+            raise Unauthenticated("token revoked: the member was erased")
         return principal
 
 

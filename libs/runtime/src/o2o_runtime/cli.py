@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("method", help="e.g. o2o.identity.v1.IdentityService/GetMember or IdentityService/GetMember")
     call.add_argument("request", nargs="?", default="{}", help="request as JSON (default {})")
     call.add_argument("--token", help="bearer token (default: $O2O_TOKEN)")
-    call.add_argument("--address", help="host:port (default: the service's local port)")
+    call.add_argument("--address", help="host:port (default: $O2O_<SERVICE>_ADDRESS, else the service's local port)")
     call.set_defaults(handler=_call)
 
     for ep in entry_points(group="o2o.commands"):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -38,8 +39,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# An outbox row as committed: event id, subject, serialized envelope.
-CommittedEvent = tuple[str, str, bytes]
+# An outbox row as committed: event id, subject, serialized envelope, when it was written.
+CommittedEvent = tuple[str, str, bytes, datetime]
 
 
 class Database:

@@ -35,11 +35,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from o2o_runtime import metrics
 from o2o_runtime.db import CommittedEvent, Database, DriverConnection, utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import extract_context, trace_headers
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new
+from o2o_runtime.wellknown import to_timestamp
 
 if TYPE_CHECKING:
     from o2o_runtime.uow import UnitOfWork, UnitsOfWork
@@ -192,13 +194,14 @@ class _Pending:
     subject: str
     envelope: bytes
     attempts: int
-    sent: bool = False
+    created_at: datetime
+    published_at: datetime | None = None
     last_error: str = ""
 
 
 OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 _PENDING_SQL = (
-    "SELECT event_id, subject, envelope, attempts FROM outbox_event WHERE published_at IS NULL"
+    "SELECT event_id, subject, envelope, attempts, created_at FROM outbox_event WHERE published_at IS NULL"
     " ORDER BY created_at, event_id LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 _MARK_SENT_SQL = "UPDATE outbox_event SET published_at = $1 WHERE event_id = ANY($2::varchar[])"
@@ -296,13 +299,14 @@ class OutboxRelay:
         """Publishes events handed over by a writer (PostgreSQL), then marks them sent in one
         statement; one that fails stays pending in the outbox for a later pass."""
         rows = [
-            _Pending(event_id, subject, envelope, 0)
-            for event_id, subject, envelope in (
+            _Pending(event_id, subject, envelope, 0, created_at)
+            for event_id, subject, envelope, created_at in (
                 self._handed.popleft() for _ in range(min(self.BATCH, len(self._handed)))
             )
         ]
         failure = await self._send(js, rows)
-        sent = [row.event_id for row in rows if row.sent]
+        metrics.outbox_published(self.producer, rows)
+        sent = [row.event_id for row in rows if row.published_at is not None]
         connection = await self._connection.get()
         if sent:
             await connection.execute(_MARK_SENT_SQL, utcnow(), sent)
@@ -320,7 +324,7 @@ class OutboxRelay:
 
     def _pending(self) -> Any:
         return (
-            sa_select(OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.envelope, OUTBOX.c.attempts)
+            sa_select(OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.envelope, OUTBOX.c.attempts, OUTBOX.c.created_at)
             .where(OUTBOX.c.published_at.is_(None))
             .order_by(OUTBOX.c.created_at, OUTBOX.c.event_id)
             .limit(self.BATCH)
@@ -338,7 +342,8 @@ class OutboxRelay:
             # Several replicas may relay; each row goes to one of them at a time.
             rows = [_Pending(*record) for record in await connection.fetch(_PENDING_SQL, self.BATCH)]
             failure = await self._send(js, rows)
-            sent = [row.event_id for row in rows if row.sent]
+            metrics.outbox_published(self.producer, rows)
+            sent = [row.event_id for row in rows if row.published_at is not None]
             if sent:
                 await connection.execute(_MARK_SENT_SQL, utcnow(), sent)
             if failure is not None:
@@ -356,7 +361,8 @@ class OutboxRelay:
         self, session: AsyncSession, rows: Sequence[_Pending], failure: tuple[_Pending, Exception] | None
     ) -> None:
         """One UPDATE for every row sent (not one per row), and the failed row's error."""
-        sent = [row.event_id for row in rows if row.sent]
+        sent = [row.event_id for row in rows if row.published_at is not None]
+        metrics.outbox_published(self.producer, rows)
         connection = await session.connection()
         if sent:
             await connection.execute(update(OUTBOX).where(OUTBOX.c.event_id.in_(sent)).values(published_at=utcnow()))
@@ -397,6 +403,7 @@ class OutboxRelay:
             *(js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}) for row in rows),
             return_exceptions=True,
         )
+        now = utcnow()
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, Exception):
@@ -405,7 +412,7 @@ class OutboxRelay:
                 row.attempts += 1
                 row.last_error = str(outcome)[:500]
                 return row, outcome
-            row.sent = True
+            row.published_at = now
         return None
 
     def _prune_due(self) -> bool:
@@ -543,6 +550,7 @@ class EventConsumer:
                 await psub.unsubscribe()
 
     async def _handle_messages(self, messages: Sequence[Msg]) -> None:
+        metrics.events_delivered(self.durable, messages)
         decoded = [self._decode(message.data) for message in messages]
         batch = [event for event in decoded if event is not None]
         try:
@@ -557,6 +565,7 @@ class EventConsumer:
                 try:
                     await self._apply([event])
                 except Exception:
+                    metrics.event_failed(self.durable)
                     attempt = message.metadata.num_delivered if message.metadata else 1
                     log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
                     await message.nak(delay=min(2.0**attempt, 60.0))
@@ -603,6 +612,7 @@ class EventConsumer:
                 )
                 with tracer.start_as_current_span(f"handle {event.envelope.type}", context=parent):
                     await event.handler.apply(uow, event.payload, event.envelope)
+        metrics.events_handled(self.durable, [unique[event_id].envelope for event_id in inserted])
         return inserted
 
     async def handle(self, data: bytes) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import tuple_
+from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
 
 from o2o_runtime.errors import InvalidArgument
@@ -106,9 +107,12 @@ class Page(Generic[T]):
         return cls(items, request.next_token(*values))
 
 
-def keyset(query: Q, columns: Sequence[ColumnElement[Any]], request: PageRequest, *, descending: bool = False) -> Q:
-    """Orders the query by the key columns and starts it after the request's key; fetches one
-    row more than the page so `Page.of` knows whether another page follows."""
+def keyset(
+    query: Q, columns: Sequence[ColumnElement[Any] | Mapped[Any]], request: PageRequest, *, descending: bool = False
+) -> Q:
+    """Orders the query by the key columns (table columns or model attributes, e.g. sqlmodel's
+    `col(Row.id)`) and starts it after the request's key; fetches one row more than the page so
+    `Page.of` knows whether another page follows."""
     q: Any = query
     if request.after_key:
         if len(request.after_key) != len(columns):

@@ -3,6 +3,8 @@ one service from another."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from o2o_runtime.server import ServiceDefinition
@@ -31,3 +33,21 @@ def database_url(name: str) -> str:
     """The service's database URL from its own variables, without its other required settings."""
     settings_type = type(f"{name.title()}DatabaseSettings", (ServiceSettings,), {"model_config": service_config(name)})
     return load_settings(settings_type).database_url_or_default(name)
+
+
+def address(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where a service answers gRPC: `O2O_<NAME>_ADDRESS` when set (as for identity, which every
+    service reaches), else this machine on `<NAME>_GRPC_PORT` or the service's default port,
+    the port `o2o up` gives it."""
+    env = os.environ if environ is None else environ
+    configured = env.get(f"O2O_{name.upper()}_ADDRESS", "")
+    if configured:
+        return configured
+    return f"127.0.0.1:{port(name, env)}"
+
+
+def port(name: str, environ: Mapping[str, str] | None = None) -> int:
+    """The port a service listens on here: `<NAME>_GRPC_PORT`, else its definition's default."""
+    env = os.environ if environ is None else environ
+    configured = env.get(f"{name.upper()}_GRPC_PORT", "")
+    return int(configured) if configured else definition(name).default_port

@@ -14,9 +14,8 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2  # noqa: F401  (so status details print as JSON)
 from grpc_status import rpc_status
 
+from o2o_runtime import registry
 from o2o_runtime.clients import channel
-
-DEFAULT_PORTS = {"identity": 50051, "receipts": 50052, "loyalty": 50053, "positioning": 50054, "recs": 50055}
 
 
 def _load_contracts() -> None:
@@ -44,13 +43,20 @@ def find_method(name: str) -> MethodDescriptor:
     return method
 
 
+def service_of(method: MethodDescriptor) -> str:
+    """The platform service that serves a method: contracts are `o2o.<service>.v1`."""
+    return str(method.containing_service.full_name.split(".")[1])
+
+
 async def call(name: str, request_json: str, *, token: str = "", address: str | None = None) -> int:
     method = find_method(name)
     request_type = message_factory.GetMessageClass(method.input_type)
     response_type = message_factory.GetMessageClass(method.output_type)
     request = json_format.Parse(request_json or "{}", request_type())
-    package = method.containing_service.full_name.split(".")[1]
-    target = address or f"127.0.0.1:{DEFAULT_PORTS.get(package, 50051)}"
+    try:
+        target = address or registry.address(service_of(method))
+    except KeyError as missing:
+        raise KeyError(f"{missing.args[0]}; --address reaches one that runs elsewhere") from None
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     async with channel(target) as chan:
         stub: grpc.aio.UnaryUnaryMultiCallable[Any, Any] = chan.unary_unary(

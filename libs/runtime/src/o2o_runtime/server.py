@@ -30,12 +30,17 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from o2o_runtime.auth import KeySource, Policy, Principal, TokenVerifier, set_principal
 from o2o_runtime.clients import IdentityKeys
-from o2o_runtime.db import Database
+from o2o_runtime.db import Database, is_sqlite
 from o2o_runtime.errors import DomainError, Unauthenticated, internal_status
 from o2o_runtime.events import Broker, EventConsumer, OutboxRelay, Subscription
 from o2o_runtime.logs import configure_logging
-from o2o_runtime.settings import ServiceSettings, load_settings
+from o2o_runtime.metrics import RpcMetrics, configure_metrics, observe_pool, shutdown_metrics
+from o2o_runtime.metrics.outbox import watch_backlog
+from o2o_runtime.metrics.rpc import CANCELLED, INTERNAL, OK, UNKNOWN
+from o2o_runtime.revocation import ErasedMembers, ErasureFeed
+from o2o_runtime.settings import ServiceSettings, SettingsError, load_settings
 from o2o_runtime.telemetry import configure_tracing, continue_trace, exporting
+from o2o_runtime.workers import supervise, worker_index
 
 log = logging.getLogger("o2o.server")
 
@@ -55,6 +60,8 @@ class Runtime:
     database: Database
     broker: Broker
     stop: asyncio.Event
+    # Members whose tokens this process refuses (fed from identity's MemberErased events).
+    erased_members: ErasedMembers = field(default_factory=ErasedMembers)
 
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
@@ -83,6 +90,9 @@ class ServiceDefinition:
     # Alembic script location, e.g. "o2o_identity:migrations".
     migrations: str
     mount: Callable[[Runtime], Awaitable[Mounted]]
+    # Where Prometheus scrapes the service unless <SERVICE>_METRICS_PORT says otherwise (0: off);
+    # the local scheme is in docs/decisions.md (identity 9410, receipts 9420, ...).
+    default_metrics_port: int = 0
 
 
 _HEALTH = "/grpc.health.v1.Health/"
@@ -127,12 +137,31 @@ async def _abort(context: Any, error: Exception, method: str) -> None:
     await context.abort(converted.code, converted.details, converted.trailing_metadata)
 
 
-class PlatformInterceptor(grpc.aio.ServerInterceptor):
-    """Authentication, the service's declared access rules, and the one error mapping."""
+def _code_of(error: Exception, context: Any) -> int:
+    """The status code a failed call ends with, as _abort (or the handler's own abort) sets it."""
+    if isinstance(error, DomainError):
+        return int(error.code.value[0])
+    if context.done():
+        code = context.code()
+        return int(code.value[0]) if code is not None else UNKNOWN
+    return INTERNAL
 
-    def __init__(self, policies: Sequence[Policy], verifier: TokenVerifier, *, continue_traces: bool = False) -> None:
+
+class PlatformInterceptor(grpc.aio.ServerInterceptor):
+    """Authentication, the service's declared access rules, the one error mapping, and each
+    call's duration and status in the server's metrics."""
+
+    def __init__(
+        self,
+        policies: Sequence[Policy],
+        verifier: TokenVerifier,
+        metrics: RpcMetrics | None = None,
+        *,
+        continue_traces: bool = False,
+    ) -> None:
         self._policies = {p.service: p for p in policies}
         self._verifier = verifier
+        self._metrics = metrics or RpcMetrics(None)
         # Without an exporter no span is recorded: the caller's trace is carried on here, at a
         # fraction of the instrumentation's cost, instead of by its interceptor.
         self._continue_traces = continue_traces
@@ -175,18 +204,28 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, handler: Any, policy: Policy, method: str) -> Any:
         full = f"{policy.service}/{method}"
         admit = self._admit
+        record = self._metrics.method(policy.service, method).record
+        clock = time.perf_counter
 
+        # Each wrapper times the call and records its code in a finally: a cancelled call (the
+        # client went away, the deadline passed) raises CancelledError, which no except sees.
         if handler.unary_unary is not None:
             inner_uu = handler.unary_unary
 
             async def unary_unary(request: Message, context: Any) -> Any:
+                started, code = clock(), CANCELLED
                 try:
                     set_principal(await admit(policy, method, request, context))
-                    return await inner_uu(request, context)
+                    reply = await inner_uu(request, context)
+                    code = OK
+                    return reply
                 except Exception as error:
+                    code = _code_of(error, context)
                     if context.done():
                         raise
                     await _abort(context, error, full)
+                finally:
+                    record(code, clock() - started)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -195,13 +234,19 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             inner_su = handler.stream_unary
 
             async def stream_unary(requests: AsyncIterator[Message], context: Any) -> Any:
+                started, code = clock(), CANCELLED
                 try:
                     set_principal(await admit(policy, method, None, context))
-                    return await inner_su(requests, context)
+                    reply = await inner_su(requests, context)
+                    code = OK
+                    return reply
                 except Exception as error:
+                    code = _code_of(error, context)
                     if context.done():
                         raise
                     await _abort(context, error, full)
+                finally:
+                    record(code, clock() - started)
 
             return grpc.stream_unary_rpc_method_handler(
                 stream_unary, handler.request_deserializer, handler.response_serializer
@@ -210,14 +255,19 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             inner_us = handler.unary_stream
 
             async def unary_stream(request: Message, context: Any) -> Any:
+                started, code = clock(), CANCELLED
                 try:
                     set_principal(await admit(policy, method, request, context))
                     async for response in inner_us(request, context):
                         yield response
+                    code = OK
                 except Exception as error:
+                    code = _code_of(error, context)
                     if context.done():
                         raise
                     await _abort(context, error, full)
+                finally:
+                    record(code, clock() - started)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
@@ -225,14 +275,19 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         inner_ss = handler.stream_stream
 
         async def stream_stream(requests: AsyncIterator[Message], context: Any) -> Any:
+            started, code = clock(), CANCELLED
             try:
                 set_principal(await admit(policy, method, None, context))
                 async for response in inner_ss(requests, context):
                     yield response
+                code = OK
             except Exception as error:
+                code = _code_of(error, context)
                 if context.done():
                     raise
                 await _abort(context, error, full)
+            finally:
+                record(code, clock() - started)
 
         return grpc.stream_stream_rpc_method_handler(
             stream_stream, handler.request_deserializer, handler.response_serializer
@@ -262,12 +317,21 @@ async def _watch_database(
             serving = ok
 
 
-async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] | None = None) -> None:
+def metrics_port(definition: ServiceDefinition, settings: ServiceSettings) -> int:
+    return definition.default_metrics_port if settings.metrics_port is None else settings.metrics_port
+
+
+async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] | None = None, worker: int = 0) -> None:
+    """One server process; `worker` is its index when the service runs several (see run)."""
     settings = load_settings(definition.settings_type)
     configure_logging(definition.name, settings.log_level)
     configure_tracing(definition.name)
+    meter = configure_metrics(
+        definition.name, host=settings.host, port=metrics_port(definition, settings), worker=worker
+    )
     stop = asyncio.Event()
     database = Database(settings.database_url_or_default(definition.name))
+    observe_pool(meter, definition.name, database.engine.pool)
     broker = Broker(settings.nats_url)
     runtime = Runtime(definition.name, settings, database, broker, stop)
     mounted = await definition.mount(runtime)
@@ -275,9 +339,10 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
         mounted.key_source or IdentityKeys(settings.identity_address),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
+        erased_members=runtime.erased_members,
     )
 
-    platform = PlatformInterceptor(mounted.policies, verifier, continue_traces=not exporting())
+    platform = PlatformInterceptor(mounted.policies, verifier, RpcMetrics(meter), continue_traces=not exporting())
     server = grpc.aio.server(
         interceptors=[
             # Health checks are not traced: probes would flood the traces, and the instrumentation
@@ -287,7 +352,9 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
         ]
         if exporting()
         else [platform],
-        options=SERVER_OPTIONS,
+        # Workers of one service share its port; a single process refuses a port already taken
+        # (gRPC would otherwise share it silently with whatever else listens there).
+        options=[*SERVER_OPTIONS, ("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=None,
     )
     for add, servicer in mounted.servicers:
@@ -306,6 +373,7 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
     tasks: list[asyncio.Task[None]] = []
     if settings.events_enabled:
         tasks.append(asyncio.create_task(broker.connect(stop)))
+        tasks.append(asyncio.create_task(ErasureFeed(runtime.erased_members, broker).run(stop)))
         if mounted.produces_events:
             relay = OutboxRelay(definition.name, database, broker, settings.outbox_poll_interval_s)
             tasks.append(asyncio.create_task(relay.run(stop)))
@@ -313,6 +381,8 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
             consumer = EventConsumer(definition.name, subscription, broker)
             tasks.append(asyncio.create_task(consumer.run(stop)))
     tasks.append(asyncio.create_task(_watch_database(database, health, ["", *names], stop)))
+    if meter is not None and mounted.produces_events:
+        tasks.append(asyncio.create_task(watch_backlog(definition.name, database, stop)))
     tasks.extend(asyncio.ensure_future(job(stop)) for job in mounted.background)
 
     # What start-up made (modules, descriptors, the service's wiring) lives as long as the
@@ -324,7 +394,12 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
         loop.add_signal_handler(signum, stop.set)
     log.info(
         "serving",
-        extra={"port": port, "service": definition.name, "database": database.engine.url.get_backend_name()},
+        extra={
+            "port": port,
+            "service": definition.name,
+            "database": database.engine.url.get_backend_name(),
+            "worker": worker,
+        },
     )
     if ready is not None:
         ready(port)
@@ -352,11 +427,33 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
         await close()
     await broker.close()
     await database.dispose()
+    shutdown_metrics()
     log.info("stopped", extra={"service": definition.name})
 
 
+def check_workers(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Several workers need a database several processes may write, relay and consume from."""
+    if settings.workers > 1 and is_sqlite(settings.database_url_or_default(definition.name)):
+        prefix = str(settings.model_config.get("env_prefix", "")).upper()
+        raise SettingsError(
+            f"invalid settings: {prefix}WORKERS={settings.workers} needs PostgreSQL ({prefix}DATABASE_URL): "
+            "on SQLite only one process may write, relay the outbox and consume events"
+        )
+
+
 def run(definition: ServiceDefinition) -> None:
-    """Entry point of a service process."""
+    """Entry point of a service process: one server, or with <SERVICE>_WORKERS=N a parent
+    supervising N servers on the same port (o2o_runtime.workers)."""
+    worker = worker_index()
+    if worker is None:
+        settings = load_settings(definition.settings_type)
+        check_workers(definition, settings)
+        if settings.workers > 1:
+            configure_logging(definition.name, settings.log_level)
+            code = supervise(settings.workers, settings.shutdown_grace_s)
+            if code:
+                raise SystemExit(code)
+            return
     # uvloop: the same code, about 15% more calls per second per process than asyncio's loop.
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(definition))
+        uvloop.run(serve(definition, worker=worker or 0))

@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = Field(default=0.5, gt=0, validation_alias=_platform("OUTBOX_POLL_S"))
     # Set to false to run without a broker (events stay in the outbox until one is back).
     events_enabled: bool = Field(default=True, validation_alias=_platform("EVENTS_ENABLED"))
+    # Prometheus text at http://<host>:<port>/metrics; unset means the service's default port,
+    # 0 switches it off. Worker k of several serves on this port + k.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Server processes sharing the port (SO_REUSEPORT), one per core; more than one needs PostgreSQL.
+    workers: int = Field(default=1, ge=1, le=64)
 
     def database_url_or_default(self, service: str) -> str:
         if self.database_url:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sized
+from collections.abc import Collection, Sized
+from datetime import datetime, timedelta
 from typing import Self
 
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
+from o2o.common.v1 import common_pb2
+
+from o2o_runtime import wellknown
 from o2o_runtime.errors import FieldViolation, InvalidArgument
 from o2o_runtime.money import is_currency
 
@@ -66,6 +73,79 @@ class Violations:
         if allowed is not None and value not in allowed:  # type: ignore[operator]
             return self.check(False, field, "is not a known value")
         return True
+
+    # ---- well-known types (o2o_runtime.wellknown): None, 0 or () where the value is refused
+
+    def timestamp(self, field: str, message: Message, name: str, *, required: bool = False) -> datetime | None:
+        """message.<name> as an aware UTC datetime; None when unset or out of range."""
+        if not message.HasField(name):
+            self.check(not required, field, "is required")
+            return None
+        try:
+            return wellknown.from_timestamp(getattr(message, name))
+        except wellknown.OutOfRange as problem:
+            self.add(field, str(problem))
+            return None
+
+    def duration(
+        self,
+        field: str,
+        message: Message,
+        name: str,
+        *,
+        required: bool = False,
+        allow_negative: bool = False,
+        maximum: timedelta | None = None,
+    ) -> timedelta | None:
+        """message.<name> as a timedelta; None when unset or out of range."""
+        if not message.HasField(name):
+            self.check(not required, field, "is required")
+            return None
+        try:
+            return wellknown.from_duration(getattr(message, name), allow_negative=allow_negative, maximum=maximum)
+        except wellknown.OutOfRange as problem:
+            self.add(field, str(problem))
+            return None
+
+    def money(
+        self,
+        field: str,
+        value: common_pb2.Money,
+        *,
+        currency: str | None = None,
+        required: bool = True,
+        maximum: int = wellknown.MAX_AMOUNT_MINOR,
+        currency_owner: str = "request",
+    ) -> int:
+        """The amount in minor units. With currency, the amount must be in it (the currency
+        of the transaction, say: currency_owner names whose); without, any ISO 4217 code."""
+        if not value.currency_code and value.amount_minor == 0:
+            self.check(not required, field, "is required")
+            return 0
+        if currency is None:
+            self.currency(f"{field}.currency_code", value.currency_code)
+        elif value.currency_code != currency:
+            self.add(f"{field}.currency_code", f"must be the {currency_owner}'s currency {currency or '(unset)'}")
+        try:
+            return wellknown.minor_units(value, maximum=maximum)
+        except wellknown.OutOfRange as problem:
+            self.add(field, str(problem))
+            return 0
+
+    def field_mask(
+        self, field: str, mask: FieldMask, target: Descriptor, *, allowed: Collection[str] | None = None
+    ) -> frozenset[str]:
+        """The paths of an update mask that name fields of target (and are allowed); each
+        other path is a violation of the mask's field, and so is an empty mask."""
+        if not mask.paths:
+            self.add(field, "must name the fields to change")
+        valid = []
+        for path in dict.fromkeys(mask.paths):
+            try:
+                valid.append(wellknown.check_mask_path(path, target, allowed))
+            except wellknown.OutOfRange as problem:
+                self.add(field, str(problem))
+        return frozenset(valid)
 
     def page_size(self, field: str, value: int) -> int:
         if value < 0:

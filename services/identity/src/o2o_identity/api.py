@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import duration_pb2
 from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as pb
 from o2o.identity.v1 import identity_pb2_grpc
 from o2o_runtime.auth import Kind, Role, current_principal
 from o2o_runtime.errors import InvalidArgument
 from o2o_runtime.pagination import PageRequest
-from o2o_runtime.timeutil import to_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_duration, to_timestamp
 
 from o2o_identity import domain
 from o2o_identity.app import Identity, MemberProfile, StaffView
@@ -145,7 +145,7 @@ def _profile(v: Violations, member: pb.Member, prefix: str, only: frozenset[str]
         phone = domain.normalize_phone(member.phone) if member.phone else None
         if not member.phone:
             v.add(f"{prefix}.phone", "is required")
-        elif len(member.phone) > 32 or phone is None:
+        elif phone is None:
             v.add(f"{prefix}.phone", "must be a valid mobile number in international form, e.g. +8613800138000")
         values["phone"] = phone or ""
     if wanted("email"):
@@ -268,13 +268,7 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
     async def UpdateMember(self, request: pb.UpdateMemberRequest, context: Any) -> pb.UpdateMemberResponse:
         v = Violations()
         v.resource_id("member.member_id", request.member.member_id)
-        paths = list(request.update_mask.paths)
-        if not paths:
-            v.add("update_mask", "must name the fields to change")
-        unknown = [p for p in paths if p not in UPDATABLE_MEMBER_FIELDS]
-        for path in unknown:
-            v.add("update_mask", f"{path!r} cannot be updated")
-        wanted = frozenset(paths) - set(unknown)
+        wanted = v.field_mask("update_mask", request.update_mask, pb.Member.DESCRIPTOR, allowed=UPDATABLE_MEMBER_FIELDS)
         changes = _profile(v, request.member, "member", wanted) if wanted else {}
         v.raise_if_any()
         row = await self.identity.update_member(request.member.member_id, changes)
@@ -516,7 +510,7 @@ class IdentityApi(identity_pb2_grpc.IdentityServiceServicer):
         return pb.IssueTokenResponse(
             access_token=issued.token,
             token_type="Bearer",
-            expires_in=duration_pb2.Duration(seconds=int(issued.ttl.total_seconds())),
+            expires_in=to_duration(issued.ttl),
             principal_kind=PRINCIPAL_KINDS[issued.principal.kind],
             subject=issued.principal.subject,
         )

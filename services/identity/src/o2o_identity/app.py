@@ -28,8 +28,10 @@ from o2o_runtime.errors import (
 from o2o_runtime.events import emit
 from o2o_runtime.ids import new_id
 from o2o_runtime.pagination import Page, PageRequest
-from o2o_runtime.timeutil import as_utc, to_timestamp, utcnow
+from o2o_runtime.revocation import ErasedMembers
+from o2o_runtime.timeutil import as_utc, utcnow
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 from sqlalchemy.exc import IntegrityError
 
 from o2o_identity import domain
@@ -115,9 +117,13 @@ def _segment(row: MemberRow, event: type[SegmentEvent]) -> SegmentEvent:
 
 
 class Identity:
-    def __init__(self, database: Database, settings: IdentitySettings) -> None:
+    def __init__(
+        self, database: Database, settings: IdentitySettings, erased_members: ErasedMembers | None = None
+    ) -> None:
         self.db = database
         self.settings = settings
+        # Whose tokens this process refuses: identity adds each erasure as it commits.
+        self.erased_members = erased_members if erased_members is not None else ErasedMembers()
         self.secret_key = settings.secret_key.get_secret_value().encode()
         self.signer = Signer(self.secret_key, settings.token_issuer, settings.token_audience)
         self.passwords = PasswordHasher()
@@ -231,7 +237,15 @@ class Identity:
             session.add(row)
             await repo.erase_member_links(member_id)
             emit(session, PRODUCER, events.MemberErased(member_id=member_id, erase_time=to_timestamp(now)), member_id)
+        self.erased_members.add(member_id, now)
         return row
+
+    async def remember_erased(self) -> None:
+        """Members erased recently enough that tokens of theirs may still be unexpired."""
+        since = utcnow() - self.erased_members.remember_for
+        async with self.db.read() as session:
+            for member_id, erased_at in await Repository(session).erased_since(since):
+                self.erased_members.add(member_id, as_utc(erased_at))
 
     async def member_resource(self, member_id: str) -> Resource | None:
         """A member belongs to their home store and the store where their advisor serves them."""

@@ -40,8 +40,18 @@ PROVIDER = re.compile(r"^[a-z0-9_]{2,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
+MAX_PHONE_LENGTH = 32
+# A phone number as people type it: ASCII digits, an optional leading +, single spaces, dashes
+# or dots between groups, and one group at most in parentheses ("+1 (415) 555-2671"). The
+# parser below reads numbers out of any text (letters as keypad digits, "ext", "tel:"), so
+# anything else would be stored as a number nobody typed.
+_TYPED_PHONE = re.compile(r"(?:\+[0-9]|[0-9]|\([0-9]+\))(?:[ .\-]?(?:[0-9]|\([0-9]+\)))*")
+
+
 def normalize_phone(raw: str) -> str | None:
-    """E.164 form of a mobile number, or None when it is not a possible number."""
+    """E.164 form of a mobile number, or None when it is not one as typed."""
+    if len(raw) > MAX_PHONE_LENGTH or raw.count("(") > 1 or not _TYPED_PHONE.fullmatch(raw):
+        return None
     try:
         parsed = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:

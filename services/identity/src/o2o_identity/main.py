@@ -14,7 +14,8 @@ from o2o_identity.settings import IdentitySettings
 
 async def mount(runtime: Runtime) -> Mounted:
     assert isinstance(runtime.settings, IdentitySettings)
-    identity = Identity(runtime.database, runtime.settings)
+    identity = Identity(runtime.database, runtime.settings, runtime.erased_members)
+    await identity.remember_erased()
     await identity.reload_keys()
     if not identity.signer.has_keys:
         await identity.rotate_keys()
@@ -32,6 +33,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="identity",
     default_port=50051,
+    default_metrics_port=9410,
     settings_type=IdentitySettings,
     migrations="o2o_identity:migrations",
     mount=mount,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from o2o_runtime.auth import MAX_TOKEN_LIFETIME
 from o2o_runtime.settings import ServiceSettings, service_config
 from pydantic import Field, SecretStr, field_validator
 
@@ -9,8 +10,9 @@ class IdentitySettings(ServiceSettings):
 
     # Required: keys the payment-account hashes and encrypts the token signing keys.
     secret_key: SecretStr = Field(min_length=32)
-    token_ttl_s: int = Field(default=900, ge=60, le=86_400)
-    device_token_ttl_s: int = Field(default=3600, ge=60, le=86_400)
+    # Bounded by the platform's longest token lifetime, which is how long erasures are remembered.
+    token_ttl_s: int = Field(default=900, ge=60, le=int(MAX_TOKEN_LIFETIME.total_seconds()))
+    device_token_ttl_s: int = Field(default=3600, ge=60, le=int(MAX_TOKEN_LIFETIME.total_seconds()))
     key_rotation_days: int = Field(default=30, ge=1)
     # How often each replica reloads signing keys (to pick up a rotation made elsewhere).
     key_reload_s: float = Field(default=30.0, gt=0)

@@ -203,6 +203,13 @@ class Repository:
         query = select(PaymentAccountRow).where(col(PaymentAccountRow.account_hash) == account_hash)
         return (await self.session.exec(query)).first()
 
+    async def erased_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        """(member id, erasure time) of members erased since then (erasure is their last update)."""
+        query = select(MemberRow.member_id, MemberRow.updated_at).where(
+            col(MemberRow.erased).is_(True), col(MemberRow.updated_at) >= since
+        )
+        return (await self.session.exec(query)).all()
+
     async def erase_member_links(self, member_id: str) -> None:
         for statement in (
             delete(PaymentAccountRow).where(col(PaymentAccountRow.member_id) == member_id),

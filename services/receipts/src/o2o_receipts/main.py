@@ -65,6 +65,7 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name=NAME,
     default_port=50052,
+    default_metrics_port=9420,
     settings_type=ReceiptsSettings,
     migrations="o2o_receipts:migrations",
     mount=mount,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import receipts_events_pb2 as events
-from o2o_runtime.timeutil import set_timestamp, to_timestamp
+from o2o_runtime.wellknown import set_timestamp, to_timestamp
 
 from o2o_receipts.domain import LinkMethod, Receipt, ReceiptLine, StoreDayReport
 

@@ -35,6 +35,14 @@ class Platform:
             "IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
             "IDENTITY_SERVICE_SECRETS": ",".join(f"{n}={s}" for n, s in self.service_secrets.items()),
             "IDENTITY_KEY_RELOAD_S": "1",
+            # Webhook receivers in tests listen on loopback over plain http, and retries are fast
+            # so that backoff and dead letters show within a test.
+            "WEBHOOKS_ALLOW_HTTP": "true",
+            "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+            "WEBHOOKS_RETRY_BASE_S": "0.2",
+            "WEBHOOKS_RETRY_CAP_S": "1",
+            "WEBHOOKS_MAX_ATTEMPTS": "3",
+            "WEBHOOKS_DISPATCH_INTERVAL_S": "0.1",
         }
         self.env.update({f"{n.upper()}_SERVICE_SECRET": s for n, s in self.service_secrets.items()})
         self.env.update({f"{n.upper()}_SECRET_KEY": secrets.token_urlsafe(48) for n in SERVICES})

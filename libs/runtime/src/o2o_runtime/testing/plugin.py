@@ -2,6 +2,8 @@
 
 `platform` is session-scoped and parametrized by database backend (sqlite, postgres), so
 each test that uses it runs against both. O2O_TEST_BACKENDS=sqlite narrows a local run.
+`gateway` is an HTTP client of the gateway in front of the built services, as partner apps
+reach them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from o2o_runtime.testing.chain import Chain
@@ -53,3 +56,20 @@ async def platform(request: pytest.FixtureRequest, o2o_workdir: Path, nats: Nats
 @pytest.fixture(scope="session")
 async def chain(platform: Platform) -> Chain:
     return Chain(platform)
+
+
+# The services behind the tests' gateway: every one that is built.
+GATEWAY_UPSTREAMS = ("identity", "receipts", "webhooks")
+
+
+@pytest.fixture(scope="session")
+async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    # One gateway per platform, whichever tests reach it first. A revoked key must stop working
+    # quickly: a short exchange cache shows it within a test. The rate limit is high here:
+    # floods are tested on a gateway of their own.
+    running = platform.gateway(
+        GATEWAY_UPSTREAMS,
+        {"GATEWAY_API_KEY_CACHE_S": "0.5", "GATEWAY_RATE_PER_S": "1000", "GATEWAY_RATE_BURST": "2000"},
+    )
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        yield client

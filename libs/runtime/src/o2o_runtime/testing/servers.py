@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,6 +18,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (a service's workers serve metrics on port + k)."""
+    for _ in range(50):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class NatsServer:
@@ -69,12 +95,25 @@ class Postgres:
 
 
 class ServiceProcess:
-    """One service, run exactly as in production: `o2o migrate`, then `o2o serve`."""
+    """One service, run exactly as in production: `o2o migrate`, then `o2o serve`.
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+    Each process gets free ports of its own for gRPC and for metrics (one metrics port per
+    worker when it runs several: worker k serves on metrics_port + k), unless `env` switches
+    metrics off (`<NAME>_METRICS_PORT=0`). `workers` defaults to `<NAME>_WORKERS` of `env`, else 1."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path, workers: int | None = None) -> None:
         self.name = name
+        prefix = name.upper()
         self.port = free_port()
-        self.env = {**env, f"{name.upper()}_GRPC_PORT": str(self.port)}
+        self.workers = workers if workers is not None else int(env.get(f"{prefix}_WORKERS", "1"))
+        metrics_off = env.get(f"{prefix}_METRICS_PORT") == "0"
+        self.metrics_port = 0 if metrics_off else free_ports(self.workers)
+        self.env = {
+            **env,
+            f"{prefix}_GRPC_PORT": str(self.port),
+            f"{prefix}_METRICS_PORT": str(self.metrics_port),
+            f"{prefix}_WORKERS": str(self.workers),
+        }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -82,6 +121,24 @@ class ServiceProcess:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def metrics_url(self, worker: int = 0) -> str:
+        assert self.metrics_port, "metrics are switched off for this process"
+        return f"http://127.0.0.1:{self.metrics_port + worker}/metrics"
+
+    def worker_pids(self) -> list[int]:
+        """The processes this one started: its workers when `workers` > 1 (Linux /proc)."""
+        assert self.process is not None
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:
+                continue  # it ended while we looked
+            parent = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("PPid:")), "0")
+            if int(parent) == self.process.pid:
+                found.append(int(status.parent.name))
+        return sorted(found)
 
     def migrate(self) -> None:
         subprocess.run(
@@ -142,9 +199,9 @@ class ServiceProcess:
 class GatewayProcess(ServiceProcess):
     """The HTTP gateway (`o2o gateway`), ready once /readyz finds every upstream serving."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        super().__init__("gateway", env, log_path)
-        self.env = {**env, "GATEWAY_HTTP_PORT": str(self.port)}
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int | None = None) -> None:
+        super().__init__("gateway", env, log_path, workers)
+        self.env = {**self.env, "GATEWAY_HTTP_PORT": str(self.port)}
 
     @property
     def url(self) -> str:

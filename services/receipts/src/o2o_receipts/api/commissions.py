@@ -9,8 +9,8 @@ from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.auth import current_principal
 from o2o_runtime.errors import Unauthenticated
-from o2o_runtime.timeutil import from_timestamp, to_timestamp
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 
 from o2o_receipts import domain
 from o2o_receipts.app import Commissions
@@ -41,22 +41,24 @@ def rule_from(rule: pb.CommissionRule) -> domain.CommissionRule:
         "rule.rate_bp",
         f"must be between 0 and {domain.MAX_RATE_BP} basis points",
     )
-    v.check(rule.HasField("effective_time"), "rule.effective_time", "is required")
+    effective = v.timestamp("rule.effective_time", rule, "effective_time", required=True)
     v.raise_if_any()
-    assert scope is not None
-    return domain.CommissionRule(scope, rule.key, rule.rate_bp, from_timestamp(rule.effective_time))
+    assert scope is not None  # required above
+    assert effective is not None
+    return domain.CommissionRule(scope, rule.key, rule.rate_bp, effective)
 
 
 def _period(request: pb.GetCommissionStatementRequest) -> tuple[datetime, datetime]:
     v = Violations()
     v.resource_id("associate_id", request.associate_id)
-    v.check(request.HasField("start_time"), "start_time", "is required")
-    v.check(request.HasField("end_time"), "end_time", "is required")
-    start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
-    if request.HasField("start_time") and request.HasField("end_time"):
+    start = v.timestamp("start_time", request, "start_time", required=True)
+    end = v.timestamp("end_time", request, "end_time", required=True)
+    if start and end:
         v.check(end > start, "end_time", "must be after start_time")
         v.check((end - start).days <= MAX_PERIOD_DAYS, "end_time", "a statement covers at most a year")
     v.raise_if_any()
+    assert start is not None  # required above
+    assert end is not None
     return start, end
 
 

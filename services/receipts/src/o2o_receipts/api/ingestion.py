@@ -12,8 +12,8 @@ from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.auth import Principal, current_principal
 from o2o_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, PermissionDenied
-from o2o_runtime.timeutil import from_timestamp
 from o2o_runtime.validation import Violations, is_resource_id, is_text
+from o2o_runtime.wellknown import MAX_AMOUNT_MINOR
 
 from o2o_receipts import domain
 from o2o_receipts.api.mapping import receipt_pb
@@ -34,21 +34,15 @@ UPLOAD_WINDOW = 64
 
 
 def _money(v: Violations, field: str, value: common_pb2.Money, currency: str, *, required: bool = True) -> int:
-    if not value.currency_code and value.amount_minor == 0:
-        if required:
-            v.add(field, "is required")
-        return 0
-    if value.currency_code != currency:
-        v.add(f"{field}.currency_code", f"must be the transaction's currency {currency or '(unset)'}")
-    return int(value.amount_minor)
+    return v.money(field, value, currency=currency, required=required, currency_owner="transaction")
 
 
 def _amount(v: Violations, field: Callable[[], str], value: common_pb2.Money, currency: str, required: bool) -> int:
     """Minor units of a price in the transaction's currency; the field is named only when it
     is wrong (building every field's path up front costs more than checking it)."""
-    code = value.currency_code
-    if code == currency and code:
-        return int(value.amount_minor)
+    code, amount = value.currency_code, value.amount_minor
+    if code == currency and code and -MAX_AMOUNT_MINOR <= amount <= MAX_AMOUNT_MINOR:
+        return int(amount)
     return _money(v, field(), value, currency, required=required)
 
 
@@ -78,7 +72,7 @@ def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction
     v.resource_id(f"{prefix}.store_id", message.store_id)
     v.text(f"{prefix}.register_id", message.register_id, required=True, max_len=MAX_KEY)
     v.text(f"{prefix}.pos_transaction_number", message.pos_transaction_number, required=True, max_len=MAX_KEY)
-    v.check(message.HasField("occurred_time"), f"{prefix}.occurred_time", "is required")
+    occurred_at = v.timestamp(f"{prefix}.occurred_time", message, "occurred_time", required=True)
     v.enum(f"{prefix}.channel", message.channel, CHANNELS)
     currency = message.currency_code
     v.currency(f"{prefix}.currency_code", currency)
@@ -101,11 +95,12 @@ def transaction_from(message: pb.Transaction, prefix: str) -> domain.Transaction
         payments.append(domain.Payment(payment.method, amount, payment.provider, payment.account_token))
     total = _money(v, f"{prefix}.total", message.total, currency)
     v.raise_if_any()
+    assert occurred_at is not None  # required above
     return domain.Transaction(
         store_id=message.store_id,
         register_id=message.register_id,
         pos_transaction_number=message.pos_transaction_number,
-        occurred_at=from_timestamp(message.occurred_time),
+        occurred_at=occurred_at,
         channel=message.channel,
         currency_code=currency,
         lines=lines,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from o2o.receipts.v1 import receipts_pb2 as pb
-from o2o_runtime.timeutil import set_timestamp, to_timestamp
+from o2o_runtime.wellknown import set_timestamp, to_timestamp
 
 from o2o_receipts.domain import Receipt, StoreDayReport
 from o2o_receipts.publish import money, set_money

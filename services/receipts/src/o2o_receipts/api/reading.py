@@ -12,7 +12,6 @@ from o2o_runtime.auth import Kind, Principal, current_principal
 from o2o_runtime.errors import Unauthenticated
 from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.pagination import PageRequest
-from o2o_runtime.timeutil import from_timestamp
 from o2o_runtime.validation import Violations
 
 from o2o_receipts.api.mapping import receipt_pb
@@ -63,8 +62,8 @@ class ReadingApi(receipts_pb2_grpc.ReceiptsServiceServicer):
         v.resource_id("store_id", request.store_id, required=False)
         v.resource_id("member_id", request.member_id, required=False)
         v.resource_id("associate_id", request.associate_id, required=False)
-        start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-        end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+        start = v.timestamp("start_time", request, "start_time")
+        end = v.timestamp("end_time", request, "end_time")
         if start and end and end <= start:
             v.add("end_time", "must be after start_time")
         v.raise_if_any()

@@ -9,8 +9,9 @@ from datetime import date
 from o2o.events.v1 import envelope_pb2, positioning_events_pb2
 from o2o_runtime.auth import Principal
 from o2o_runtime.identity_client import IdentityClient, StoreFacts
-from o2o_runtime.timeutil import from_timestamp, utcnow
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitOfWork, UnitsOfWork
+from o2o_runtime.wellknown import from_timestamp
 
 from o2o_receipts import domain, publish
 from o2o_receipts.domain import StoreDayReport

@@ -221,7 +221,7 @@ class PostgresSales:
             # The relay publishes the batch's events straight away, without reading them back.
             self._on_commit(
                 [
-                    (s.outbox["event_id"], s.outbox["subject"], s.outbox["envelope"])
+                    (s.outbox["event_id"], s.outbox["subject"], s.outbox["envelope"], s.outbox["created_at"])
                     for s in fresh
                     if s.receipt.receipt_id in inserted
                 ]

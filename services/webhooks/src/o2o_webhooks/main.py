@@ -1,4 +1,4 @@
-"""Webhooks' entry point: `o2o serve webhooks`."""
+"""Webhooks' entry point: `python -m o2o_webhooks` (or `o2o serve webhooks`)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from o2o.webhooks.v1 import webhooks_pb2_grpc
 from o2o_runtime.events import Subscription, on
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
-from o2o_runtime.uow import UnitOfWork, UnitsOfWork
-from sqlmodel.ext.asyncio.session import AsyncSession
+from o2o_runtime.uow import UnitOfWork
 
-from o2o_gateway.webhooks.api import WebhooksApi
-from o2o_gateway.webhooks.app import USER_AGENT, Webhooks
-from o2o_gateway.webhooks.domain import EventFacts, EventType
-from o2o_gateway.webhooks.policy import webhooks_policy
-from o2o_gateway.webhooks.settings import WebhooksSettings
+from o2o_webhooks.api import WebhooksApi
+from o2o_webhooks.app import Webhooks
+from o2o_webhooks.domain import USER_AGENT, EventFacts, EventType
+from o2o_webhooks.policy import webhooks_policy
+from o2o_webhooks.repository import Repository
+from o2o_webhooks.routing import route
+from o2o_webhooks.settings import WebhooksSettings
 
-Handler = Callable[[UnitOfWork[AsyncSession], Any, envelope_pb2.Envelope], Awaitable[None]]
+Handler = Callable[[UnitOfWork[Repository], Any, envelope_pb2.Envelope], Awaitable[None]]
 
 
 async def mount(runtime: Runtime) -> Mounted:
@@ -33,20 +34,20 @@ async def mount(runtime: Runtime) -> Mounted:
         timeout=settings.delivery_timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
     )
     webhooks = Webhooks(runtime.database, settings, client)
-    # The consumer's unit of work hands the handlers its session; routing builds its own queries.
-    units = UnitsOfWork(runtime.database, "webhooks", lambda session: session)
+    # Events are applied in webhooks' own units of work: the handlers use its repository.
+    units = webhooks.uow
 
     def routed(event_type: EventType, with_member: bool = True) -> Handler:
-        async def handle(uow: UnitOfWork[AsyncSession], payload: Message, envelope: envelope_pb2.Envelope) -> None:
+        async def handle(uow: UnitOfWork[Repository], payload: Message, envelope: envelope_pb2.Envelope) -> None:
             # Every routed payload names its store, and its member when it has one.
             fields: Any = payload
             facts = EventFacts(event_type, str(fields.store_id), str(fields.member_id) if with_member else "")
-            await webhooks.route(uow.session, facts, payload, envelope)
+            await route(uow, facts, payload, envelope)
 
         return handle
 
     return Mounted(
-        servicers=[(webhooks_pb2_grpc.add_WebhooksServiceServicer_to_server, WebhooksApi(webhooks))],
+        servicers=[(webhooks_pb2_grpc.add_WebhooksServiceServicer_to_server, WebhooksApi(webhooks.subscriptions))],
         policies=[webhooks_policy()],
         subscriptions=[
             Subscription(
@@ -60,7 +61,7 @@ async def mount(runtime: Runtime) -> Mounted:
             ),
             Subscription("loyalty", units, [on(loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))]),
         ],
-        background=[periodic(settings.dispatch_interval_s, webhooks.send_due, "send due webhook deliveries")],
+        background=[periodic(settings.dispatch_interval_s, webhooks.sender.send_due, "send due webhook deliveries")],
         # Webhooks consumes events; it publishes none.
         produces_events=False,
         on_close=[client.aclose],
@@ -70,8 +71,9 @@ async def mount(runtime: Runtime) -> Mounted:
 SERVICE = ServiceDefinition(
     name="webhooks",
     default_port=50056,
+    default_metrics_port=9460,
     settings_type=WebhooksSettings,
-    migrations="o2o_gateway.webhooks:migrations",
+    migrations="o2o_webhooks:migrations",
     mount=mount,
 )
 

@@ -1,5 +1,5 @@
-"""What the gateway tests share: the gateway in front of identity, receipts and webhooks, and a
-partner's receiver of webhook deliveries."""
+"""A partner's HTTP endpoint for tests: records what the platform sends it (webhook deliveries)
+and answers with the statuses a test queues."""
 
 from __future__ import annotations
 
@@ -9,33 +9,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import pytest
-from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.servers import free_port
-
-UPSTREAMS = ("identity", "receipts", "webhooks")
-# Fast retries so that backoff and dead letters show within a test.
-WEBHOOKS_ENV = {
-    "WEBHOOKS_ALLOW_HTTP": "true",
-    # The test's receiver listens on loopback.
-    "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
-    "WEBHOOKS_RETRY_BASE_S": "0.2",
-    "WEBHOOKS_RETRY_CAP_S": "1",
-    "WEBHOOKS_MAX_ATTEMPTS": "3",
-    "WEBHOOKS_DISPATCH_INTERVAL_S": "0.1",
-}
-
-
-@pytest.fixture(scope="session")
-async def gateway(platform: Platform) -> httpx.AsyncClient:
-    platform.service("webhooks", WEBHOOKS_ENV)
-    # A revoked key must stop working quickly; a short exchange cache shows it in the test. The
-    # rate limit is high here: floods are tested on a gateway of their own.
-    running = platform.gateway(
-        UPSTREAMS, {"GATEWAY_API_KEY_CACHE_S": "0.5", "GATEWAY_RATE_PER_S": "1000", "GATEWAY_RATE_BURST": "2000"}
-    )
-    return httpx.AsyncClient(base_url=running.url, timeout=10)
 
 
 @dataclass

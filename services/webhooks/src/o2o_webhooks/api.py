@@ -8,12 +8,13 @@ from o2o.webhooks.v1 import webhooks_pb2 as pb
 from o2o.webhooks.v1 import webhooks_pb2_grpc
 from o2o_runtime.auth import current_principal
 from o2o_runtime.pagination import PageRequest
-from o2o_runtime.timeutil import to_timestamp
 from o2o_runtime.validation import Violations
+from o2o_runtime.wellknown import to_timestamp
 
-from o2o_gateway.webhooks import domain
-from o2o_gateway.webhooks.app import NewSubscription, Webhooks
-from o2o_gateway.webhooks.store import DeliveryRow, SubscriptionRow
+from o2o_webhooks import domain
+from o2o_webhooks.domain import NewSubscription
+from o2o_webhooks.subscriptions import Subscriptions
+from o2o_webhooks.tables import DeliveryRow, SubscriptionRow
 
 EVENT_TYPES = frozenset(int(t) for t in domain.EventType)
 STATES = frozenset(int(s) for s in domain.DeliveryState)
@@ -49,8 +50,8 @@ def delivery_pb(row: DeliveryRow) -> pb.Delivery:
 
 
 class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
-    def __init__(self, webhooks: Webhooks) -> None:
-        self.webhooks = webhooks
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self.subscriptions = subscriptions
 
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: Any
@@ -60,7 +61,9 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         v.required("subscription", request.HasField("subscription"))
         v.text("subscription.url", s.url, required=True, max_len=domain.MAX_URL)
         v.check(
-            0 < len(s.event_types) <= domain.MAX_EVENT_TYPES, "subscription.event_types", "must name 1 to 4 event types"
+            0 < len(s.event_types) <= domain.MAX_EVENT_TYPES,
+            "subscription.event_types",
+            f"must name 1 to {domain.MAX_EVENT_TYPES} event types",
         )
         for index, event_type in enumerate(s.event_types):
             v.enum(f"subscription.event_types[{index}]", event_type, EVENT_TYPES)
@@ -71,9 +74,9 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         )
         for index, store_id in enumerate(s.store_ids[: domain.MAX_STORES]):
             v.resource_id(f"subscription.store_ids[{index}]", store_id)
-        v.text("subscription.description", s.description, max_len=200)
+        v.text("subscription.description", s.description, max_len=domain.MAX_DESCRIPTION)
         v.raise_if_any()
-        row, secret = await self.webhooks.subscribe(
+        row, secret = await self.subscriptions.subscribe(
             current_principal(),
             NewSubscription(
                 url=s.url,
@@ -88,7 +91,7 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         self, request: pb.ListSubscriptionsRequest, context: Any
     ) -> pb.ListSubscriptionsResponse:
         page = PageRequest.parse(request.page_size, request.page_token)
-        found = await self.webhooks.subscriptions(current_principal(), page)
+        found = await self.subscriptions.subscriptions(current_principal(), page)
         return pb.ListSubscriptionsResponse(
             subscriptions=[subscription_pb(r) for r in found.items], next_page_token=found.next_page_token
         )
@@ -99,7 +102,7 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         v = Violations()
         v.resource_id("subscription_id", request.subscription_id)
         v.raise_if_any()
-        await self.webhooks.unsubscribe(current_principal(), request.subscription_id)
+        await self.subscriptions.unsubscribe(current_principal(), request.subscription_id)
         return pb.DeleteSubscriptionResponse(subscription_id=request.subscription_id)
 
     async def ListDeliveries(self, request: pb.ListDeliveriesRequest, context: Any) -> pb.ListDeliveriesResponse:
@@ -108,7 +111,7 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         v.enum("state", request.state, STATES, required=False)
         v.raise_if_any()
         page = PageRequest.parse(request.page_size, request.page_token, request.subscription_id, request.state)
-        found = await self.webhooks.deliveries(current_principal(), request.subscription_id, request.state, page)
+        found = await self.subscriptions.deliveries(current_principal(), request.subscription_id, request.state, page)
         return pb.ListDeliveriesResponse(
             deliveries=[delivery_pb(r) for r in found.items], next_page_token=found.next_page_token
         )
@@ -118,5 +121,5 @@ class WebhooksApi(webhooks_pb2_grpc.WebhooksServiceServicer):
         v.resource_id("subscription_id", request.subscription_id)
         v.resource_id("delivery_id", request.delivery_id)
         v.raise_if_any()
-        row = await self.webhooks.replay(current_principal(), request.subscription_id, request.delivery_id)
+        row = await self.subscriptions.replay(current_principal(), request.subscription_id, request.delivery_id)
         return pb.ReplayDeliveryResponse(delivery=delivery_pb(row))

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import Receiver, gateway  # noqa: F401  (the fixture)
 from o2o.events.v1 import loyalty_events_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as rpb
@@ -20,6 +19,7 @@ from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.bus import publish
 from o2o_runtime.testing.chain import ALL_CONSENTS, Chain
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.receiver import Receiver
 from o2o_runtime.testing.waiting import eventually
 from receipts_support import Shop, open_shop, transaction
 
@@ -214,3 +214,55 @@ async def test_offers_from_loyalty_reach_the_partner(
     assert verify(created["signingSecret"], delivered.headers["x-o2o-signature"], delivered.body)
     assert delivered.json()["data"]["message"] == "10% off strollers"
     assert delivered.json()["eventType"] == "OFFER_ISSUED"
+
+
+async def test_pages_follow_the_filters_they_were_issued_for(
+    gateway: httpx.AsyncClient, chain: Chain, platform: Platform, shop: Shop, receiver: Receiver
+) -> None:
+    key = await chain.api_key(["webhooks:manage", "offers:read"], partner="pager")
+    headers = {"X-API-Key": key}
+    subscribed = [
+        (await subscribe(gateway, key, receiver.url(f"/pages-{n}"), ["EVENT_TYPE_OFFER_ISSUED"], [shop.store_id]))
+        for n in range(3)
+    ]
+    first = (await gateway.get("/v1/webhooks", headers=headers, params={"pageSize": 2})).json()
+    rest = (
+        await gateway.get("/v1/webhooks", headers=headers, params={"pageSize": 2, "pageToken": first["nextPageToken"]})
+    ).json()
+    assert rest["nextPageToken"] == ""
+    listed = [s["subscriptionId"] for s in first["subscriptions"] + rest["subscriptions"]]
+    assert listed == sorted(s["subscription"]["subscriptionId"] for s in subscribed)
+
+    shopper = await chain.member(shop.store_id, consents=ALL_CONSENTS)
+    await publish(
+        platform.nats.url,
+        "loyalty",
+        *(
+            loyalty_events_pb2.OfferIssued(offer_id=f"offer-{n}", member_id=shopper.subject, store_id=shop.store_id)
+            for n in range(3)
+        ),
+    )
+    subscription_id = subscribed[0]["subscription"]["subscriptionId"]
+    await receiver.wait_for("/pages-0", 3)
+    every = await eventually(lambda: _all_delivered(gateway, key, subscription_id, 3))
+
+    path = f"/v1/webhooks/{subscription_id}/deliveries"
+    page = (await gateway.get(path, headers=headers, params={"pageSize": 2})).json()
+    token = page["nextPageToken"]
+    more = (await gateway.get(path, headers=headers, params={"pageSize": 2, "pageToken": token})).json()
+    assert more["nextPageToken"] == ""
+    # Newest first, each delivery once.
+    assert [d["deliveryId"] for d in page["deliveries"] + more["deliveries"]] == [d["deliveryId"] for d in every]
+    assert len({d["eventId"] for d in every}) == 3
+
+    # The same token with another state filter would skip or repeat rows: it is refused.
+    other = await gateway.get(
+        path, headers=headers, params={"pageSize": 2, "pageToken": token, "state": "DELIVERY_STATE_DELIVERED"}
+    )
+    assert other.status_code == 400, other.text
+    assert [v["field"] for v in other.json()["details"][0]["fieldViolations"]] == ["page_token"]
+
+
+async def _all_delivered(gateway: httpx.AsyncClient, key: str, subscription_id: str, count: int) -> list[Any]:
+    found = await _delivered(gateway, key, subscription_id)
+    return found if len(found) == count else []

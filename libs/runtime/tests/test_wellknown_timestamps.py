@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
-from o2o_runtime.timeutil import from_timestamp, set_timestamp, to_timestamp
+from o2o_runtime.wellknown import from_timestamp, set_timestamp, to_timestamp
 
 instants = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
 

@@ -4,6 +4,6 @@ from o2o_runtime import events  # noqa: F401  (registers outbox_event and inbox_
 from o2o_runtime.migrations import run_env
 from sqlmodel import SQLModel
 
-from o2o_gateway.webhooks import store  # noqa: F401  (registers webhooks' tables)
+from o2o_webhooks import tables  # noqa: F401  (registers webhooks' tables)
 
 run_env(SQLModel.metadata)
