@@ -218,6 +218,8 @@ class OutboxRelay:
     # Woken by a commit, the relay waits this long for the commits right behind it, so that
     # under load one pass (a transaction and a round trip to the broker) carries many events.
     LINGER_S = 0.005
+    # How long a pass waits for the broker to acknowledge what it published.
+    ACK_TIMEOUT_S = 5.0
 
     # Events handed over by writers and not yet published, at most this many: beyond, they
     # are left to the next pass over the table (they are in it).
@@ -399,21 +401,36 @@ class OutboxRelay:
         by its message id (consumers' inboxes would drop it as well)."""
         if not rows:
             return None
-        outcomes = await asyncio.gather(
-            *(js.publish(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}) for row in rows),
-            return_exceptions=True,
-        )
+        # Written one after the other in this task (no task per event): the whole batch is on
+        # its way to the broker before this pass yields, which under load is most of the lag.
+        acks: list[asyncio.Future[Any]] = []
+        refused: tuple[_Pending, Exception] | None = None
+        for row in rows:
+            try:
+                acks.append(await js.publish_async(row.subject, row.envelope, headers={"Nats-Msg-Id": row.event_id}))
+            except Exception as problem:
+                refused = (row, problem)
+                break
+        if acks:
+            await asyncio.wait(acks, timeout=self.ACK_TIMEOUT_S)
         now = utcnow()
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                if not isinstance(outcome, Exception):
-                    raise outcome
-                # Recorded with the rows already sent; the caller backs off and retries.
-                row.attempts += 1
-                row.last_error = str(outcome)[:500]
-                return row, outcome
+        failure: tuple[_Pending, Exception] | None = None
+        for row, ack in zip(rows, acks, strict=False):
+            unacked = _unacknowledged(ack)
+            if unacked is not None:
+                failure = (row, unacked)
+                break
             row.published_at = now
-        return None
+        for ack in acks:
+            if not ack.done():
+                ack.cancel()
+        failure = failure or refused
+        if failure is not None:
+            # Recorded with the rows already sent; the caller backs off and retries.
+            failed, cause = failure
+            failed.attempts += 1
+            failed.last_error = (str(cause) or type(cause).__name__)[:500]
+        return failure
 
     def _prune_due(self) -> bool:
         return time.monotonic() - self._last_prune > self.PRUNE_EVERY_S
@@ -423,6 +440,16 @@ class OutboxRelay:
             self._last_prune = time.monotonic()
             cutoff = utcnow() - self.KEEP_PUBLISHED
             await session.exec(delete(OutboxEvent).where(col(OutboxEvent.published_at) < cutoff))
+
+
+def _unacknowledged(ack: asyncio.Future[Any]) -> Exception | None:
+    """Why a publish was not acknowledged; None when it was."""
+    if not ack.done() or ack.cancelled():
+        return TimeoutError("the broker did not acknowledge in time")
+    problem = ack.exception()
+    if problem is not None and not isinstance(problem, Exception):
+        raise problem
+    return problem
 
 
 # Every service that publishes events; a subscription to anyone else is a mistake.
