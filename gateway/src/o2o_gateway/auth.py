@@ -4,6 +4,9 @@ Bearer tokens are verified here against identity's published keys (cached, refet
 unknown key id) so bad tokens stop at the edge; the token still travels on to the service,
 which verifies it again. An API key is exchanged with identity for a short-lived token
 (IssueToken, api-key grant), reused for a short while, so a revoked key stops working.
+When identity cannot be reached the call is a 503; when it refuses the exchange (revoked key, a
+key without the scope, an erased or unknown member) the refusal reaches the caller as identity
+said it, code and details.
 """
 
 from __future__ import annotations
@@ -14,16 +17,34 @@ import time
 from collections.abc import Container
 
 import grpc
+from google.rpc import status_pb2
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
 from o2o_runtime.auth import KeySource, TokenVerifier
-from o2o_runtime.errors import Unauthenticated, Unavailable
+from o2o_runtime.errors import DomainError, Unauthenticated, Unavailable
 from o2o_runtime.validation import Violations
+
+from o2o_gateway.errors import status_of_call
 
 API_KEY_HEADER = "x-api-key"
 # With an API key: the member the partner app has authenticated itself.
 MEMBER_HEADER = "x-member-id"
 _RENEW_BEFORE_S = 30.0
 _CACHE_MAX = 10_000
+_MAX_KEY_LENGTH = 256
+# Identity was not reached, or not in time: worth a retry. Any other code is identity's answer.
+_TRANSPORT_FAILURES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+INVALID_KEY = "invalid or revoked API key"
+
+
+class Refused(DomainError):
+    """Identity's refusal to exchange a key, passed on as identity sent it."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+    def to_status(self) -> status_pb2.Status:
+        return self.status
 
 
 # The credentials sent on to the service, as gRPC metadata.
@@ -63,6 +84,8 @@ class Authenticator:
             if not api_key:
                 raise Unauthenticated(f"{MEMBER_HEADER} is only accepted with {API_KEY_HEADER}")
         if api_key:
+            if len(api_key) > _MAX_KEY_LENGTH or not api_key.isprintable():
+                raise Unauthenticated(INVALID_KEY)
             key_hash = hashlib.sha256(api_key.encode()).hexdigest()
             token = await self._exchange(api_key, key_hash, member_id if not bearer else "")
             # A bearer token, when given, says who acts; the key still has to be valid.
@@ -103,13 +126,13 @@ class Authenticator:
                 timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
-                raise Unauthenticated("invalid or revoked API key") from None
-            if exc.code() is grpc.StatusCode.NOT_FOUND:
-                raise Unauthenticated(f"unknown member in {MEMBER_HEADER}") from None
-            if exc.code() is grpc.StatusCode.FAILED_PRECONDITION:
-                raise Unauthenticated(f"the member in {MEMBER_HEADER} was erased") from None
-            raise Unavailable("identity is unavailable; retry shortly") from None
+            if exc.code() in _TRANSPORT_FAILURES:
+                raise Unavailable("identity is unavailable; retry shortly") from None
+            status = status_of_call(exc)
+            if exc.code() is grpc.StatusCode.UNAUTHENTICATED:
+                # Identity says "invalid credentials"; the caller learns which credential.
+                status.message = INVALID_KEY
+            raise Refused(status) from None
         lifetime = min(self._cache_s, reply.expires_in.seconds - _RENEW_BEFORE_S)
         if lifetime > 0:
             if len(self._exchanged) >= _CACHE_MAX:

@@ -1,5 +1,9 @@
 """gRPC status -> HTTP: the canonical mapping (google/rpc/code.proto), and the body every error
-carries: the `google.rpc.Status` as JSON, field violations included, never a stack trace."""
+carries: the `google.rpc.Status` as JSON, field violations included, never a stack trace.
+
+One departure: FAILED_PRECONDITION is 412, not 400, so that a 400 always means the request itself
+is malformed (what the OpenAPI document can describe) and a 412 that the resource's state refuses
+a well-formed request (a closed store day, an erased member, a receipt already claimed)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ HTTP_STATUS = {
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.UNAUTHENTICATED: 401,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 412,
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNIMPLEMENTED: 501,
@@ -37,16 +41,17 @@ def http_status(code: int) -> int:
 
 
 def status_of_call(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    """The upstream's rich status (with details) when it sent one, else code and message."""
+    """The upstream's rich status (with details) when it sent one, else code and message; an
+    internal failure's text stays inside the platform either way."""
+    code = error.code()
+    if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+        return internal_status()
     try:
         status = rpc_status.from_call(error)
     except ValueError:
         status = None
     if status is not None:
         return status
-    code = error.code()
-    if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
-        return internal_status()
     return status_pb2.Status(code=code.value[0], message=error.details() or code.name.lower())
 
 

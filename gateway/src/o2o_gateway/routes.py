@@ -47,7 +47,10 @@ class PathTemplate:
             regex += _literal(text[position : match.start()])
             literal += match.start() - position
             fields.append(match.group(1))
-            regex += f"(?P<v{index}>{_segments(match.group(2) or '*')})"
+            # A variable in the last segment stops at a colon: what follows is a custom verb
+            # (`/v1/members/{member_id}` never takes `/v1/members/0:erase`).
+            last = "/" not in text[match.end() :]
+            regex += f"(?P<v{index}>{_segments(match.group(2) or '*', last=last)})"
             position = match.end()
         regex += _literal(text[position:])
         literal += len(text) - position
@@ -67,6 +70,13 @@ class PathTemplate:
             return last
         return field_path.replace(".", "_")
 
+    def in_last_segment(self, field_path: str) -> bool:
+        """Whether the variable bound to the field sits in the template's last segment."""
+        for match in _VARIABLE.finditer(self.text):
+            if match.group(1) == field_path:
+                return "/" not in self.text[match.end() :]
+        return False
+
     def openapi_path(self) -> str:
         """The template as an OpenAPI path, verbs kept as literals."""
         return _VARIABLE.sub(lambda m: "{" + self.parameter_name(m.group(1)) + "}", self.text)
@@ -78,13 +88,15 @@ def _literal(text: str) -> str:
     return re.escape(text)
 
 
-def _segments(pattern: str) -> str:
+def _segments(pattern: str, *, last: bool) -> str:
+    segments = pattern.split("/")
     parts = []
-    for segment in pattern.split("/"):
+    for position, segment in enumerate(segments, 1):
+        final = last and position == len(segments)
         if segment == "*":
-            parts.append("[^/]+")
+            parts.append("[^/:]+" if final else "[^/]+")
         elif segment == "**":
-            parts.append(".+")
+            parts.append("(?:[^/]+/)*[^/:]+" if final else ".+")
         else:
             parts.append(re.escape(segment))
     return "/".join(parts)

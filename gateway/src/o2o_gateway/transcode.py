@@ -3,11 +3,11 @@
 Path variables, query parameters and the body are merged into one JSON document that
 `json_format` parses against the request type, so every field type is converted exactly as
 the proto3 JSON mapping says, and unknown or ill-typed fields are refused with their name.
+Refusals name AIP-193 field paths (see fieldpath), the paths the services use too.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +16,8 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from o2o_gateway import jsonbody
+from o2o_gateway.fieldpath import MAX_RECURSION, field_named, field_path, join, segment
 from o2o_gateway.routes import Route
 
 _WELL_KNOWN_SCALARS = {
@@ -33,8 +35,14 @@ _WELL_KNOWN_SCALARS = {
     "google.protobuf.FloatValue",
     "google.protobuf.DoubleValue",
 }
+# Well-known types whose JSON form is null when unset.
+_NULLABLE = _WELL_KNOWN_SCALARS - {
+    "google.protobuf.Timestamp",
+    "google.protobuf.Duration",
+    "google.protobuf.FieldMask",
+} | {"google.protobuf.Value"}
 _PARSING = re.compile(r"Failed to parse ([A-Za-z0-9_]+) field: ")
-_UNKNOWN = re.compile(r'has no field named "([^"]+)"')
+_LOCATION = re.compile(r' at "?[A-Za-z0-9_.\[\]]+"?\.*$')
 
 
 class BadRequest(ValueError):
@@ -60,31 +68,34 @@ def build_request(route: Route, path_values: dict[str, str], query: Iterable[tup
         raise BadRequest("body", f"{route.http_method} {route.template.text} takes no request body")
 
     descriptor = route.request_descriptor
+    for bound_path in route.template.fields:
+        # One value per field: what the path sets, the body leaves out.
+        if _present(document, descriptor, bound_path):
+            raise BadRequest(bound_path, "is set by the path of this route; leave it out of the body")
     bound = route.bound_fields
     for name, value in query:
-        top = name.split(".", 1)[0]
-        if top in bound or _json_to_proto_name(descriptor, top) in bound:
-            raise BadRequest(name, f"query parameter {name!r} is bound by the path or body of this route")
+        top = _json_to_proto_name(descriptor, name.split(".", 1)[0])
+        if top in bound:
+            raise BadRequest(top, f"query parameter {name!r} is bound by the path or body of this route")
         _assign(document, descriptor, name, value, from_query=True)
-    # The path wins over the body: `/v1/stores/{store_id}/...` names the store the call acts on.
-    for field_path, value in path_values.items():
-        _assign(document, descriptor, field_path, value, from_query=False)
+    # `/v1/stores/{store_id}/...` names the store the call acts on.
+    for bound_path, value in path_values.items():
+        _assign(document, descriptor, bound_path, value, from_query=False)
 
+    _check_values(document, descriptor, "")
     request = route.request_type()
     try:
-        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=32)
+        json_format.ParseDict(document, request, ignore_unknown_fields=False, max_recursion_depth=MAX_RECURSION)
     except json_format.ParseError as exc:
-        raise BadRequest(_field_of(str(exc)), _plain(str(exc))) from None
+        raise BadRequest(field_path(document, descriptor) or "body", _plain(str(exc))) from None
     return request
 
 
 def _parse_body(body: bytes) -> Any:
-    if not body.strip():
-        return {}
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest("body", f"the request body is not valid JSON: {exc}") from None
+        return jsonbody.parse(body)
+    except jsonbody.UnacceptableBody as exc:
+        raise BadRequest("body", str(exc)) from None
 
 
 def _assign(document: dict[str, Any], descriptor: Descriptor, path: str, value: str, *, from_query: bool) -> None:
@@ -93,12 +104,15 @@ def _assign(document: dict[str, Any], descriptor: Descriptor, path: str, value: 
     target = document
     message: Descriptor | None = descriptor
     field: FieldDescriptor | None = None
+    proto_path: list[str] = []
     for depth, name in enumerate(names):
         if message is None:
-            raise BadRequest(path, f"{path!r} goes through a field that is not a message")
-        field = _field_named(message, name)
+            raise BadRequest(".".join(proto_path), f"{path!r} goes through a field that is not a message")
+        field = field_named(message, name)
         if field is None:
-            raise BadRequest(path, f"{message.full_name} has no field {name!r}")
+            raise BadRequest(".".join([*proto_path, segment(name)]), f"{message.full_name} has no field {name!r}")
+        proto_path.append(field.name)
+        path = ".".join(proto_path)
         key = field.json_name
         if depth < len(names) - 1:
             if field.message_type is None or _is_repeated(field):
@@ -131,36 +145,70 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
-def _field_named(message: Descriptor, name: str) -> FieldDescriptor | None:
-    found = message.fields_by_name.get(name)
-    if found is not None:
-        return found
-    return next((f for f in message.fields if f.json_name == name), None)
-
-
 def _json_name(message: Descriptor, name: str) -> str:
     field = message.fields_by_name[name]
     return str(field.json_name)
 
 
 def _json_to_proto_name(message: Descriptor, name: str) -> str:
-    field = _field_named(message, name)
+    field = field_named(message, name)
     return str(field.name) if field is not None else name
 
 
-def _field_of(message: str) -> str:
-    """`member.birthYear` from json_format's nested "Failed to parse member field: Failed to parse
-    birthYear field: ..." (and the unknown name, when that is the trouble)."""
-    path = _PARSING.findall(message)
-    unknown = _UNKNOWN.search(message)
-    if unknown:
-        path.append(unknown.group(1))
-    return ".".join(path) or "body"
+def _present(document: dict[str, Any], message: Descriptor, path: str) -> bool:
+    value: Any = document
+    for name in path.split("."):
+        field = message.fields_by_name[name]
+        if not isinstance(value, dict):
+            return False
+        key = field.json_name if field.json_name in value else field.name
+        if key not in value:
+            return False
+        value = value[key]
+        if field.message_type is not None:
+            message = field.message_type
+    return True
+
+
+def _check_values(value: Any, message: Descriptor, prefix: str) -> None:
+    """What proto3 JSON takes but the documented contract does not: `null` for a field (leave it
+    out instead) and enum numbers (enums are sent by name). Types and names json_format checks."""
+    if not isinstance(value, dict) or message.full_name.startswith("google.protobuf."):
+        return
+    for key, item in value.items():
+        field = field_named(message, key)
+        if field is None:
+            continue
+        path = join(prefix, field.name)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            if isinstance(item, dict):
+                inner = entry.fields_by_name["value"]
+                for map_key, map_value in item.items():
+                    _check_value(map_value, inner, f"{path}.{segment(map_key)}")
+        elif _is_repeated(field) and isinstance(item, list):
+            for index, element in enumerate(item):
+                _check_value(element, field, f"{path}[{index}]")
+        else:
+            _check_value(item, field, path)
+
+
+def _check_value(item: Any, field: FieldDescriptor, path: str) -> None:
+    if item is None:
+        if field.message_type is None or field.message_type.full_name not in _NULLABLE:
+            raise BadRequest(path, "must not be null; leave the field out instead")
+        return
+    if field.enum_type is not None and field.enum_type.full_name != "google.protobuf.NullValue":
+        if not isinstance(item, str) or item.lstrip("-").isdigit():
+            raise BadRequest(path, f"must be one of the names of {field.enum_type.full_name}")
+    elif field.message_type is not None:
+        _check_values(item, field.message_type, path)
 
 
 def _plain(message: str) -> str:
-    text = _PARSING.sub("", message)
-    return text.split("\n Available Fields", 1)[0].replace("Message type ", "").rstrip(".") + "."
+    """json_format's innermost complaint, without its own (JSON-named) location."""
+    text = _PARSING.sub("", message).split("\n Available Fields", 1)[0].replace("Message type ", "")
+    return _LOCATION.sub("", text.rstrip(".")).rstrip(".") + "."
 
 
 def render(route: Route, response: Message) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from o2o.identity.v1 import identity_pb2 as pb
-from o2o_identity.domain import normalize_phone
+from o2o_identity.domain.members import normalize_phone
 from o2o_runtime.testing.chain import Chain, unique_phone
 from o2o_runtime.testing.status import violated_fields
 

@@ -196,6 +196,8 @@ async def test_register_member_by_staff_of_several_stores_needs_a_home_store(cha
         pytest.param({"currency_code": ""}, ["store.currency_code"], id="currency-missing"),
         pytest.param({"currency_code": "cny"}, ["store.currency_code"], id="currency-lower-case"),
         pytest.param({"currency_code": "YUAN"}, ["store.currency_code"], id="currency-too-long"),
+        pytest.param({"currency_code": "ABC"}, ["store.currency_code"], id="currency-not-in-iso-4217"),
+        pytest.param({"currency_code": "XAU"}, ["store.currency_code"], id="currency-gold-has-no-minor-unit"),
         pytest.param({"address": "a" * 501}, ["store.address"], id="address-oversized"),
     ],
 )
@@ -210,6 +212,12 @@ async def test_create_store_names_the_bad_field(chain: Chain, overrides: dict[st
     }
     request = pb.CreateStoreRequest(store=pb.Store(**fields))
     assert await invalid_fields(chain.identity.CreateStore(request, metadata=(await chain.admin()).auth)) == expected
+
+
+@pytest.mark.parametrize("currency", ["CNY", "JPY", "BHD", "EUR"])
+async def test_a_store_may_keep_any_active_iso_4217_currency(chain: Chain, currency: str) -> None:
+    store = await chain.store(currency=currency)
+    assert store.currency_code == currency
 
 
 async def test_create_store_without_a_store_names_every_required_field(chain: Chain) -> None:

@@ -118,12 +118,19 @@ def test_only_a_sale_is_refunded_and_in_its_own_currency() -> None:
 def test_a_refund_never_exceeds_what_is_left() -> None:
     lines = [Line(1, "BIB", "", "", "", 3, 1000, 1, ""), Line(2, "CUP", "", "", "", 1, 500, 0, "")]
     with pytest.raises(InvalidArgument) as error:
-        domain.plan_refund(lines, {1: 2}, [RefundRequestLine(1, 2), RefundRequestLine(9, 1), RefundRequestLine(2, 0)])
+        domain.plan_refund(lines, {1: 2}, [RefundRequestLine(1, 4), RefundRequestLine(9, 1), RefundRequestLine(2, 0)])
     assert [v.field for v in error.value.violations] == [
         "lines[0].quantity",
         "lines[1].line_number",
         "lines[2].quantity",
     ]
+    # Within what was sold, beyond what earlier refunds left: the receipt's state refuses it.
+    with pytest.raises(FailedPrecondition) as exhausted:
+        domain.plan_refund(lines, {1: 2}, [RefundRequestLine(2, 1), RefundRequestLine(1, 2)])
+    assert (exhausted.value.violation_type, exhausted.value.subject) == (
+        "REFUND_EXCEEDS_REMAINING",
+        "lines[1].quantity",
+    )
     planned = domain.plan_refund(lines, {1: 2}, [RefundRequestLine(1, 1)])
     assert domain.refund_amounts(planned, {1: 2}) == [1000]
 

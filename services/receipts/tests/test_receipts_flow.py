@@ -15,7 +15,7 @@ from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.bus import publish
 from o2o_runtime.testing.chain import Actor, Chain
 from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.status import violated_fields
+from o2o_runtime.testing.status import precondition_violations, violated_fields
 from o2o_runtime.testing.waiting import eventually
 from receipts_support import Shop, transaction
 
@@ -67,8 +67,9 @@ async def test_sale_claim_refund_and_report(
             ),
             metadata=shop.manager.auth,
         )
-    assert too_many.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert violated_fields(too_many.value) == ["lines[0].quantity"]
+    # Two of the two sold, one already refunded: the receipt's state refuses it.
+    assert too_many.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert precondition_violations(too_many.value) == [("REFUND_EXCEEDS_REMAINING", "lines[0].quantity")]
 
     report = (
         await receipts.GetStoreDayReport(

@@ -23,7 +23,7 @@ from o2o_receipts.store import ReceiptRow
 from o2o_runtime.db import Database
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 from o2o_runtime.testing.platform import Platform
-from o2o_runtime.testing.status import precondition_types, violated_fields
+from o2o_runtime.testing.status import precondition_types, precondition_violations, violated_fields
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import from_timestamp, to_timestamp
 from receipts_support import Shop, cny, open_shop, transaction
@@ -666,8 +666,15 @@ async def test_refunds_in_parts_add_up_to_the_line_and_stop_there(
     assert first.refund.total.amount_minor == -999
     assert first.refund.total.amount_minor + rest.refund.total.amount_minor == -2999
 
+    # All three are back already: a request the sale allowed, which its refunds now refuse.
+    exhausted = await refused(
+        receipts.RefundItems(refund_of(sale_id, shop.store_id, [(1, 1)]), metadata=shop.manager.auth)
+    )
+    assert exhausted.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert precondition_violations(exhausted) == [("REFUND_EXCEEDS_REMAINING", "lines[0].quantity")]
+
     bad: list[tuple[list[str], list[tuple[int, int]]]] = [
-        (["lines[0].quantity"], [(1, 1)]),  # all three are back already
+        (["lines[0].quantity"], [(1, 4)]),  # more than the three sold
         (["lines[0].line_number"], [(9, 1)]),  # no such line on the sale
         (["lines[1].line_number"], [(2, 1), (7, 1)]),  # one bad line refuses the whole return
         (["lines[1].line_number"], [(2, 1), (2, 1)]),

@@ -234,7 +234,7 @@ class OutboxRelay:
         self._last_prune = 0.0
         # PostgreSQL: one asyncpg connection of the relay's own. A pass is a few statements
         # with no ORM in between, which under load is most of what relaying costs.
-        self._connection = DriverConnection(database.driver_url)
+        self._connection = DriverConnection(database)
         self._handed: deque[CommittedEvent] = deque()
         self._pass_wanted = False
         database.on_commit(self._on_commit)

@@ -17,9 +17,10 @@ async def _rotate() -> int:
     settings = load_settings(IdentitySettings)
     database = Database(settings.database_url_or_default("identity"))
     try:
-        identity = Identity(database, settings)
-        await identity.rotate_keys()
-        kids = [k["kid"] for k in await identity.public_jwks()]
+        keys = Identity(database, settings).signing_keys
+        await keys.reload()
+        await keys.rotate()
+        kids = [k["kid"] for k in await keys.public_jwks()]
     finally:
         await database.dispose()
     print(f"new signing key {kids[-1]}; published keys: {', '.join(kids)}")

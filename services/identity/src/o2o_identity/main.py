@@ -15,18 +15,16 @@ from o2o_identity.settings import IdentitySettings
 async def mount(runtime: Runtime) -> Mounted:
     assert isinstance(runtime.settings, IdentitySettings)
     identity = Identity(runtime.database, runtime.settings, runtime.erased_members)
-    await identity.remember_erased()
-    await identity.reload_keys()
-    if not identity.signer.has_keys:
-        await identity.rotate_keys()
-    await identity.bootstrap_admin()
+    await identity.start()
     policy = identity_policy()
-    policy.resolvers.update(member=identity.member_resource, staff=identity.staff_resource)
+    policy.resolvers.update(member=identity.members.resource, staff=identity.staff.resource)
     return Mounted(
         servicers=[(identity_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(identity))],
         policies=[policy],
-        key_source=identity,
-        background=[periodic(runtime.settings.key_reload_s, identity.refresh_keys, "signing key refresh")],
+        key_source=identity.signing_keys,
+        background=[
+            periodic(runtime.settings.key_reload_s, identity.signing_keys.refresh, "signing key refresh"),
+        ],
     )
 
 

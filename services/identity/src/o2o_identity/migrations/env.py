@@ -4,6 +4,6 @@ from o2o_runtime import events  # noqa: F401  (registers outbox_event and inbox_
 from o2o_runtime.migrations import run_env
 from sqlmodel import SQLModel
 
-from o2o_identity import store  # noqa: F401  (registers identity's tables)
+from o2o_identity import tables  # noqa: F401  (registers identity's tables)
 
 run_env(SQLModel.metadata)

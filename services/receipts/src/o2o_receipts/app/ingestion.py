@@ -16,6 +16,7 @@ from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitsOfWork
 
 from o2o_receipts import domain, publish
+from o2o_receipts.app.stores import known_store
 from o2o_receipts.domain import LinkMethod, Receipt, ReceiptKind, ReceiptLine, ReceiptPayment, Transaction
 from o2o_receipts.settings import ReceiptsSettings
 from o2o_receipts.store import NewSale, PendingToken, Repository
@@ -49,7 +50,7 @@ class Ingestion:
         self.backoff = domain.LinkBackoff(settings.link_retry_s)
 
     async def submit(self, tx: Transaction, prefix: str = "transaction") -> Submitted:
-        facts = await self.identity.store(tx.store_id, f"{prefix}.store_id")
+        facts = await known_store(self.identity, tx.store_id)
         domain.check_transaction(tx, utcnow(), facts.currency_code, prefix)
         member_id, pending = await self._payer(tx)
         sale, claim_code = self._new_sale(tx, facts, member_id, pending)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from o2o_receipts import domain, publish
 from o2o_receipts.app.ingestion import Submitted
+from o2o_receipts.app.stores import known_store
 from o2o_receipts.domain import Receipt, ReceiptKind, ReceiptLine, Refund
 from o2o_receipts.store import Repository, shard_of
 
@@ -24,7 +25,7 @@ class Refunds:
         self.identity = identity
 
     async def refund(self, command: Refund) -> Submitted:
-        facts = await self.identity.store(command.store_id, "store_id")
+        facts = await known_store(self.identity, command.store_id)
         fingerprint = command.fingerprint
         async with self.uow.read() as repo:
             existing = await repo.receipt_by_key(command.store_id, command.register_id, command.pos_transaction_number)

@@ -14,6 +14,7 @@ from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from o2o_runtime.wellknown import from_timestamp
 
 from o2o_receipts import domain, publish
+from o2o_receipts.app.stores import known_store
 from o2o_receipts.domain import StoreDayReport
 from o2o_receipts.settings import ReceiptsSettings
 from o2o_receipts.store import Repository
@@ -40,13 +41,13 @@ class Reports:
 
     async def day_report(self, store_id: str, day: date) -> StoreDayReport:
         # Store facts first: the report's read holds nothing while identity answers.
-        facts = await self.identity.store(store_id)
+        facts = await known_store(self.identity, store_id)
         async with self.uow.read() as repo:
             closed = await repo.closed_report(store_id, day)
             return closed if closed is not None else await self._report(repo, facts, day)
 
     async def close_day(self, actor: Principal, store_id: str, day: date) -> StoreDayReport:
-        facts = await self.identity.store(store_id)
+        facts = await known_store(self.identity, store_id)
         domain.ensure_day_begun(day, domain.business_date(utcnow(), facts.time_zone))
         async with self.uow() as uow:
             closed = await uow.repo.closed_report(store_id, day)

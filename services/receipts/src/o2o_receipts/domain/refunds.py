@@ -57,10 +57,12 @@ def ensure_refundable(kind: int, sale_currency: str, store_id: str, store_curren
 def plan_refund(
     lines: Sequence[Line], already_refunded: Mapping[int, int], requested: Sequence[RefundRequestLine]
 ) -> list[RefundedLine]:
-    """Never more than was bought, across every refund of the receipt."""
+    """Never more than was bought, across every refund of the receipt: more than the line sold
+    is bad input; within it but beyond what earlier refunds left, the receipt's state refuses."""
     by_number = {line.line_number: line for line in lines}
     problems: list[FieldViolation] = []
     planned: list[RefundedLine] = []
+    exhausted: list[str] = []
     seen: set[int] = set()
     if not requested:
         problems.append(FieldViolation("lines", "must name at least one line to refund"))
@@ -77,12 +79,19 @@ def plan_refund(
         left = original.quantity - already_refunded.get(item.line_number, 0)
         if item.quantity <= 0:
             problems.append(FieldViolation(f"{where}.quantity", "must be positive"))
+        elif item.quantity > original.quantity:
+            problems.append(FieldViolation(f"{where}.quantity", f"exceeds the units sold ({original.quantity})"))
         elif item.quantity > left:
-            problems.append(FieldViolation(f"{where}.quantity", f"exceeds what is left to refund ({left})"))
+            # Within what was sold, but earlier refunds took the rest: the receipt's state refuses it.
+            exhausted.append(f"{where}.quantity")
         else:
             planned.append(RefundedLine(original, item.quantity))
     if problems:
         raise InvalidArgument(problems)
+    if exhausted:
+        raise FailedPrecondition(
+            "earlier refunds took what is left of the line", "REFUND_EXCEEDS_REMAINING", exhausted[0]
+        )
     return planned
 
 

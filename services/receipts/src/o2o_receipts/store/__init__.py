@@ -45,7 +45,7 @@ def sale_writer(database: Database) -> SaleWriter:
     """The group commit's writer for the service's database."""
     if database.sqlite:
         return SqliteSales(database)
-    return PostgresSales(database.driver_url, database.committed)
+    return PostgresSales(database)
 
 
 __all__ = [

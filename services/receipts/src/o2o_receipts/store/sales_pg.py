@@ -9,11 +9,11 @@ each batch as one array per column.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from o2o_runtime.batching import unnest_rows
-from o2o_runtime.db import CommittedEvent, DriverConnection
+from o2o_runtime.db import Database, DriverConnection
 from o2o_runtime.timeutil import utcnow
 
 from o2o_receipts.store.days import CLOSED, ITEM, MEMBER, MEMBER_STORE, SHARD, TOTALS
@@ -208,9 +208,9 @@ def _arguments(sales: Sequence[NewSale]) -> list[Any]:
 class PostgresSales:
     """Writes batches on an asyncpg connection of its own (the group commit has one writer)."""
 
-    def __init__(self, url: str, on_commit: Callable[[Sequence[CommittedEvent]], None]) -> None:
-        self._connection = DriverConnection(url)
-        self._on_commit = on_commit
+    def __init__(self, database: Database) -> None:
+        self._connection = DriverConnection(database)
+        self._on_commit = database.committed
 
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; all in one statement (one transaction)."""

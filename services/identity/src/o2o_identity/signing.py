@@ -1,4 +1,4 @@
-"""Signing keys and token minting.
+"""Signing keys and token minting (the cryptography; when to rotate is in domain.tokens).
 
 Tokens are RS256 JWTs with a key id. Private keys are kept in identity's database,
 encrypted with a key derived from IDENTITY_SECRET_KEY. The newest key signs; older keys
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,8 +22,8 @@ from o2o_runtime.auth import Principal
 from o2o_runtime.ids import new_id
 from o2o_runtime.timeutil import as_utc, utcnow
 
-from o2o_identity.domain import b64url_uint
-from o2o_identity.store import SigningKeyRow
+from o2o_identity.domain.tokens import b64url_uint
+from o2o_identity.tables import SigningKeyRow
 
 
 def key_encryption(secret_key: bytes) -> Fernet:
@@ -55,7 +55,7 @@ def new_signing_key(secret_key: bytes, now: datetime) -> SigningKeyRow:
     )
 
 
-def retire_previous(keys: list[SigningKeyRow], newest: SigningKeyRow, keep_for: timedelta, now: datetime) -> None:
+def retire_previous(keys: Sequence[SigningKeyRow], newest: SigningKeyRow, keep_for: timedelta, now: datetime) -> None:
     """Marks every other live key to leave the JWKS once its last token has expired."""
     for key in keys:
         if key.kid != newest.kid and key.retire_at is None:
@@ -78,19 +78,25 @@ class Signer:
         self._issuer = issuer
         self._audience = audience
         self._keys: list[LoadedKey] = []
-        self.loaded_at = 0.0
+        # Serialises rotations made by this replica.
         self.lock = asyncio.Lock()
 
-    def load(self, rows: list[SigningKeyRow], now: datetime) -> None:
-        live = [r for r in rows if r.retire_at is None or as_utc(r.retire_at) > now]
+    def load(self, rows: Sequence[SigningKeyRow], now: datetime) -> None:
+        """Keeps the keys still published; only keys not loaded before are decrypted (a reload
+        runs every few seconds and usually finds the same keys)."""
+        known = {key.kid: key for key in self._keys}
         loaded = []
-        for row in live:
-            pem = self._fernet.decrypt(row.private_key)
-            private = serialization.load_pem_private_key(pem, password=None)
-            assert isinstance(private, rsa.RSAPrivateKey)
-            loaded.append(LoadedKey(row.kid, private, dict(row.public_jwk), as_utc(row.created_at)))
+        for row in rows:
+            if row.retire_at is not None and as_utc(row.retire_at) <= now:
+                continue
+            key = known.get(row.kid)
+            if key is None:
+                pem = self._fernet.decrypt(row.private_key)
+                private = serialization.load_pem_private_key(pem, password=None)
+                assert isinstance(private, rsa.RSAPrivateKey)
+                key = LoadedKey(row.kid, private, dict(row.public_jwk), as_utc(row.created_at))
+            loaded.append(key)
         self._keys = sorted(loaded, key=lambda k: k.created_at)
-        self.loaded_at = time.monotonic()
 
     @property
     def has_keys(self) -> bool:

@@ -1,0 +1,185 @@
+"""What a careful client does beyond the OpenAPI document: rules between fields that no JSON Schema
+keyword states (a sale's total is what its lines add up to), and references to resources that
+exist (a store the platform knows). The schemathesis run applies them to the requests it means to
+be valid, the way a partner SDK would before sending; requests meant to be invalid are left alone.
+
+Each rule is the platform's own, as its service checks it (services/*/src/*/api.py, domain.py)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_STORE_KEYS = {"storeId", "store_id", "homeStoreId"}
+_UPDATABLE = (
+    "phone",
+    "email",
+    "displayName",
+    "birthYear",
+    "birthMonth",
+    "birthDay",
+    "gender",
+    "incomeBand",
+    "tags",
+    "homeStoreId",
+)
+
+
+class Known:
+    """Resources the harness made, for references in requests."""
+
+    def __init__(self, store_id: str, currency: str) -> None:
+        self.store_id = store_id
+        self.currency = currency
+
+
+def apply(operation_id: str, path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Makes a generated valid request valid across fields too, in place."""
+    for values in (path, query):
+        _stores(values, known)
+    if isinstance(body, dict):
+        _stores(body, known)
+    rule = _RULES.get(operation_id)
+    if rule is not None:
+        rule(path, query, body, known)
+
+
+def _stores(value: Any, known: Known) -> None:
+    """Store ids in a request name the harness's store (a random id names none)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _STORE_KEYS and isinstance(item, str) and _ID.match(item):
+                value[key] = known.store_id
+            elif key in {"storeIds", "store_ids"} and isinstance(item, list):
+                value[key] = [known.store_id] if item else []
+            else:
+                _stores(item, known)
+    elif isinstance(value, list):
+        for item in value:
+            _stores(item, known)
+
+
+def _birth_date(member: dict[str, Any]) -> None:
+    """A birth day needs its month, and is a day of that month."""
+    day, month, year = (_minor(member.get(name), 0, 9999) for name in ("birthDay", "birthMonth", "birthYear"))
+    if day:
+        if not month:
+            member["birthMonth"] = month = 1
+        if 1 <= month <= 12:
+            member["birthDay"] = min(day, calendar.monthrange(year if year >= 1900 else 2000, month)[1])
+
+
+def _register_member(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if isinstance(body, dict) and isinstance(body.get("member"), dict):
+        _birth_date(body["member"])
+
+
+def _update_member(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """The mask names the fields the body replaces."""
+    if not isinstance(body, dict):
+        return
+    # A member keeps a phone number: it is replaced, never removed.
+    masked = [name for name in _UPDATABLE if name in body and (name != "phone" or body[name])]
+    if not masked:
+        body["displayName"] = "Li Na"
+        masked = ["displayName"]
+    query["updateMask"] = ",".join(masked)
+
+
+def _create_staff(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A regional manager has a region; an associate or store manager works in a store."""
+    staff = body.get("staff") if isinstance(body, dict) else None
+    if not isinstance(staff, dict):
+        return
+    role = staff.get("role")
+    if role == "STAFF_ROLE_REGIONAL_MANAGER" and not staff.get("region"):
+        staff["region"] = "east"
+    if role in ("STAFF_ROLE_ASSOCIATE", "STAFF_ROLE_STORE_MANAGER"):
+        staff["storeIds"] = [known.store_id]
+
+
+def _commission_rule(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """The default rule has no key; a category or brand rule names one."""
+    if not isinstance(body, dict):
+        return
+    if body.get("scope") == "COMMISSION_SCOPE_DEFAULT":
+        body["key"] = ""
+    elif not body.get("key"):
+        body["key"] = "shoes"
+
+
+def _period(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A period ends after it starts, within a year."""
+    start, end = query.get("startTime"), query.get("endTime")
+    if isinstance(start, str) and isinstance(end, str):
+        begin = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        query["endTime"] = (begin + datetime.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+
+
+def _transaction(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A sale in the store's currency, now, whose lines, total and payments agree."""
+    if not isinstance(body, dict):
+        return
+    body["currencyCode"] = known.currency
+    body["occurredTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    lines = [line for line in body.get("lines", []) if isinstance(line, dict)] or [{"sku": "A-1", "quantity": 1}]
+    total = 0
+    for number, line in enumerate(lines, 1):
+        line["lineNumber"] = number
+        quantity = _minor(line.get("quantity"), 1, 10_000)
+        line["quantity"] = quantity
+        amount = _minor(_amount(line.get("unitPrice")), 1, 100_000_000)
+        line["unitPrice"] = {"amountMinor": str(amount), "currencyCode": known.currency}
+        # A discount leaves something to pay: a sale is paid for with positive amounts.
+        off = min(_minor(_amount(line.get("discount")), 0, amount * quantity), amount * quantity - 1)
+        if "discount" in line:
+            line["discount"] = {"amountMinor": str(off), "currencyCode": known.currency}
+        total += amount * quantity - off
+    body["lines"] = lines
+    payments = [p for p in body.get("payments", []) if isinstance(p, dict)][:1] or [{"method": "PAYMENT_METHOD_CASH"}]
+    payment = payments[0]
+    payment["amount"] = {"amountMinor": str(total), "currencyCode": known.currency}
+    if payment.get("accountToken") and not payment.get("provider"):
+        payment["provider"] = "alipay"
+    body["payments"] = [payment]
+    body["total"] = {"amountMinor": str(total), "currencyCode": known.currency}
+
+
+def _refund(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A refund of the sale's first unit, from the store that sold it: asked again under the same
+    register and number, it is the same refund."""
+    if not isinstance(body, dict):
+        return
+    receipt = str(path.get("receipt_id", ""))
+    body["lines"] = [{"lineNumber": 1, "quantity": 1}]
+    body["registerId"] = "R1"
+    body["posTransactionNumber"] = "RF-" + receipt[-12:]
+
+
+def _amount(money: Any) -> Any:
+    return money.get("amountMinor") if isinstance(money, dict) else None
+
+
+def _minor(value: Any, low: int, high: int) -> int:
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        return low
+    return max(low, min(high, number))
+
+
+_RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] = {
+    "IdentityService_RegisterMember": _register_member,
+    "IdentityService_UpdateMember": _update_member,
+    "IdentityService_CreateStaff": _create_staff,
+    "ReceiptsService_SetCommissionRule": _commission_rule,
+    "ReceiptsService_GetCommissionStatement": _period,
+    "ReceiptsService_ListReceipts": _period,
+    "ReceiptsService_ListReceipts_v1_members_member_id_receipts": _period,
+    "ReceiptsService_SubmitTransaction": _transaction,
+    "ReceiptsService_RefundItems": _refund,
+}
