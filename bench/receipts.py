@@ -37,7 +37,7 @@ WORKERS = 2
 # Everything a sale writes, emptied before each round of ingest_0 so that it starts from none.
 SALE_TABLES = (
     "receipt, receipt_line, receipt_payment, pending_link, store_day_shard, store_day_item, "
-    "store_day_member, member_store, store_day, footfall"
+    "store_day_member, member_store, store_day, footfall_slot"
 )
 
 

@@ -31,6 +31,7 @@ from o2o_runtime.events import (
     emit,
     ensure_stream,
     on,
+    outbox_entry,
     stream_name,
     subject_for,
 )
@@ -257,6 +258,37 @@ async def test_relay_publishes_after_commit_with_the_event_id_as_message_id(
         assert stored.headers is not None
         assert stored.headers["Nats-Msg-Id"] == envelope.event_id
     assert {row.attempts for row in await outbox(any_db)} == {0}
+
+
+async def test_events_handed_over_by_a_writer_are_published_without_a_pass_over_the_table(
+    request: pytest.FixtureRequest, broker: Broker, nats: NatsServer, producer: str
+) -> None:
+    """A group-commit writer on a driver connection reports the outbox rows it committed: the
+    relay publishes them and marks them sent (its poll interval is far too long to do it)."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("writers hand events over on PostgreSQL only")
+    postgres: Postgres = request.getfixturevalue("postgres")
+    database = Database(postgres.database_url(f"runtime_{uuid.uuid4().hex[:12]}"))
+    await create_tables(database)
+    relay = OutboxRelay(producer, database, broker, poll_interval_s=60)
+    js = await broker.jetstream()
+    listener = await nats_client.connect(nats.url)
+    rows = [outbox_entry(producer, events.MemberRegistered(member_id=f"m-{i}"))[1] for i in range(3)]
+    try:
+        subscription = await listener.subscribe(f"o2o.{producer}.>")
+        async with running(relay.run):
+            await eventually(lambda: _stream_exists(js, producer), what="the relay to create the stream")
+            async with database.engine.begin() as connection:
+                await connection.execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
+            # As a writer outside Database.transaction() reports its commit.
+            database.committed([(row["event_id"], row["subject"], row["envelope"], row["created_at"]) for row in rows])
+            received = [await subscription.next_msg(timeout=5) for _ in rows]
+            assert [m.headers["Nats-Msg-Id"] for m in received if m.headers] == [row["event_id"] for row in rows]
+            await eventually(lambda: published(database), timeout_s=5, what="the handed rows to be marked")
+    finally:
+        await listener.close()
+        await database.dispose()
+    assert await stream_count(js, producer) == 3
 
 
 async def _stream_exists(js: JetStreamContext, producer: str) -> bool:

@@ -915,6 +915,46 @@ async def test_pages_hold_every_receipt_once_newest_first(
         assert violated_fields(error) == [expected]
 
 
+async def test_a_page_token_holds_its_place_and_its_filters(
+    receipts: receipts_pb2_grpc.ReceiptsServiceAsyncStub, chain: Chain, shop: Shop
+) -> None:
+    other = await open_shop(chain)
+    owner = await chain.staff(common_pb2.STAFF_ROLE_OWNER)
+    moment = utcnow() - timedelta(hours=2)
+    ours = [
+        (await submit(receipts, shop.pos, transaction(shop, occurred=moment + timedelta(minutes=m)))).receipt
+        for m in range(4)
+    ]
+    theirs = (await submit(receipts, other.pos, transaction(other, occurred=moment + timedelta(minutes=10)))).receipt
+
+    first = await receipts.ListReceipts(
+        pb.ListReceiptsRequest(store_id=shop.store_id, page_size=2), metadata=owner.auth
+    )
+    assert [r.receipt_id for r in first.receipts] == [ours[3].receipt_id, ours[2].receipt_id]
+    # A token is refused under other filters instead of skipping the other store's newer sales.
+    error = await refused(
+        receipts.ListReceipts(
+            pb.ListReceiptsRequest(store_id=other.store_id, page_size=2, page_token=first.next_page_token),
+            metadata=owner.auth,
+        )
+    )
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["page_token"]
+    assert theirs.receipt_id not in [r.receipt_id for r in first.receipts]
+
+    # A backlog sale older than the page's place arrives meanwhile: the next pages hold it.
+    late = (await submit(receipts, shop.pos, transaction(shop, occurred=moment - timedelta(minutes=5)))).receipt
+    rest: list[str] = []
+    token = first.next_page_token
+    while token:
+        page = await receipts.ListReceipts(
+            pb.ListReceiptsRequest(store_id=shop.store_id, page_size=2, page_token=token), metadata=owner.auth
+        )
+        rest += [r.receipt_id for r in page.receipts]
+        token = page.next_page_token
+    assert rest == [ours[1].receipt_id, ours[0].receipt_id, late.receipt_id]
+
+
 # ---- store days -------------------------------------------------------------------------
 
 

@@ -301,6 +301,17 @@ def field_value(request: Message, path: str) -> str:
     return str(value)
 
 
+def _direct_resource(kind: str, key: str) -> Resource | None:
+    """The resource a request names, as far as its id alone tells."""
+    if kind == "store":
+        return Resource(store_ids=frozenset((key,)))
+    if kind == "member":
+        return Resource(member_id=key)
+    if kind == "staff":
+        return Resource(staff_id=key)
+    return None
+
+
 @dataclass
 class Policy:
     """The access rules of one gRPC service: method name -> Rule. A method without a rule
@@ -341,11 +352,7 @@ class Policy:
             raise PermissionDenied(f"a {principal.kind.value} may not call {method} on this {found.resource}")
 
     async def _resource(self, kind: str, key: str, candidates: list[Allow], principal: Principal) -> Resource | None:
-        direct = {
-            "member": Resource(member_id=key),
-            "staff": Resource(staff_id=key),
-            "store": Resource(store_ids=frozenset({key})),
-        }.get(kind)
+        direct = _direct_resource(kind, key)
         needs_stores = any(a.relation is Relation.STORES for a in candidates) and not principal.chain_wide
         if direct is not None and (kind == "store" or not needs_stores):
             # Self checks and store checks need no lookup.

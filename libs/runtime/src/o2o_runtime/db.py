@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -74,6 +76,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# An outbox row as committed: event id, subject, serialized envelope, when it was written.
+CommittedEvent = tuple[str, str, bytes, datetime]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A select as the driver takes it: SQL text, its parameters' order, value converters."""
@@ -126,6 +132,20 @@ class Database:
         # SQLite takes one writer at a time; queueing writers here beats "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._after_commit: list[Callable[[], None]] = []
+        self._event_takers: list[Callable[[Sequence[CommittedEvent]], bool]] = []
+
+    def _driver_arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        """What asyncpg connects with: the engine's own, less the options meant for the engine."""
+        arguments, options = self.engine.dialect.create_connect_args(make_url(self.url))
+        for engine_only in _ENGINE_ONLY_OPTIONS:
+            options.pop(engine_only, None)
+        return list(arguments), dict(options)
+
+    async def connect_driver(self) -> asyncpg.Connection:
+        """A PostgreSQL driver connection of the caller's own, for a hot path that runs its
+        statements itself (a group-commit writer, the outbox relay); see DriverConnection."""
+        arguments, options = self._driver_arguments()
+        return await asyncpg.connect(*arguments, **options)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Runs callback after every committed write transaction (e.g. wake the outbox relay)."""
@@ -160,9 +180,7 @@ class Database:
     async def _open_hot_reads(self) -> asyncpg.Pool:
         async with self._hot_reads_lock:
             if self._hot_reads is None:
-                arguments, options = self.engine.dialect.create_connect_args(make_url(self.url))
-                for engine_only in _ENGINE_ONLY_OPTIONS:
-                    options.pop(engine_only, None)
+                arguments, options = self._driver_arguments()
                 self._hot_reads = await asyncpg.create_pool(
                     *arguments,
                     **options,
@@ -184,6 +202,19 @@ class Database:
         else:
             async with self._sessions() as session, session.begin():
                 yield session
+        self.committed()
+
+    def on_events_committed(self, taker: Callable[[Sequence[CommittedEvent]], bool]) -> None:
+        """taker gets the outbox rows a writer reports with `committed(events)`; it answers
+        whether it took them (the outbox relay publishes them without reading them back)."""
+        self._event_takers.append(taker)
+
+    def committed(self, events: Sequence[CommittedEvent] = ()) -> None:
+        """For writes committed outside `transaction()` (a group commit on a raw driver
+        connection): hands the outbox rows it wrote, if any, to whoever takes them; otherwise
+        runs the after-commit callbacks (which wake the relay to read them)."""
+        if events and any(taker(events) for taker in self._event_takers):
+            return
         for callback in self._after_commit:
             callback()
 
@@ -196,6 +227,32 @@ class Database:
             await self._hot_reads.close()
             self._hot_reads = None
         await self.engine.dispose()
+
+
+class DriverConnection:
+    """One asyncpg connection of a hot path's own (a group-commit writer, the outbox relay),
+    opened on first use and again once lost. No pool: releasing a pooled connection resets
+    it, a round trip on every use. One task uses it at a time."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._connection: asyncpg.Connection | None = None
+        self._opening = asyncio.Lock()
+
+    async def get(self) -> asyncpg.Connection:
+        connection = self._connection
+        if connection is not None and not connection.is_closed():
+            return connection
+        async with self._opening:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await self._database.connect_driver()
+            return self._connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close(timeout=5)
+            self._connection = None
 
 
 def utc_timestamp(*, default: Any = None, nullable: bool = False, index: bool = False) -> Any:

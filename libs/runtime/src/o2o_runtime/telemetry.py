@@ -8,16 +8,24 @@ fraction of the cost of recording (attributes, events, timings) per call."""
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 _configured = False
+
+
+def exporting() -> bool:
+    """Whether spans go anywhere (an OTLP endpoint is configured)."""
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def configure_tracing(service: str) -> TracerProvider | None:
@@ -26,7 +34,7 @@ def configure_tracing(service: str) -> TracerProvider | None:
         return None
     _configured = True
     resource = Resource.create({"service.name": f"o2o-{service}"})
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    if exporting():
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider = TracerProvider(resource=resource)
@@ -42,6 +50,47 @@ def inject_context() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def trace_headers() -> tuple[str, str]:
+    """The current span as W3C `traceparent` and `tracestate` values ("" when there is no
+    valid span), read straight off the span context: an event envelope carries exactly these,
+    and going through the configured propagators costs more than the rest of building it."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return "", ""
+    parent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    return parent, context.trace_state.to_header() if context.trace_state else ""
+
+
+def continue_trace(traceparent: str, tracestate: str = "") -> None:
+    """Makes the caller's trace (a new one when the caller sent none) current for the rest of
+    this task, as a span of its own that is not recorded: what the instrumentation does when
+    nothing is exported, without its cost per call. Logs and events carry these ids."""
+    parent = _parent(traceparent)
+    if parent is None:
+        trace_id, flags, state = random.getrandbits(128), TraceFlags(TraceFlags.DEFAULT), None
+    else:
+        trace_id, flags = parent
+        state = TraceState.from_header([tracestate]) if tracestate else None
+    span = NonRecordingSpan(
+        SpanContext(trace_id, random.getrandbits(64), is_remote=False, trace_flags=flags, trace_state=state)
+    )
+    otel_context.attach(trace.set_span_in_context(span))
+
+
+def _parent(traceparent: str) -> tuple[int, TraceFlags] | None:
+    """Trace id and flags of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"); None if malformed."""
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return trace_id, TraceFlags(flags)
 
 
 def extract_context(carrier: Mapping[str, str]) -> Context:

@@ -22,6 +22,18 @@ MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 
 
+def is_text(value: str, max_len: int = 200) -> bool:
+    """Printable, not padded with spaces, at most max_len characters (empty passes: whether a
+    value is required is checked apart). The rule `Violations.text` applies, for hot paths
+    that check first and name the field only when it fails."""
+    return len(value) <= max_len and value.isprintable() and value == value.strip()
+
+
+def is_resource_id(value: str) -> bool:
+    """An id the platform mints (a UUID); the rule `Violations.resource_id` applies."""
+    return bool(_UUID.match(value))
+
+
 class Violations:
     def __init__(self) -> None:
         self.items: list[FieldViolation] = []
@@ -43,12 +55,12 @@ class Violations:
             return not required or self.check(False, field, "is required")
         if len(value) > max_len:
             return self.check(False, field, f"must be at most {max_len} characters")
-        return self.check(value == value.strip() and value.isprintable(), field, "must be printable text")
+        return self.check(is_text(value, max_len), field, "must be printable text")
 
     def resource_id(self, field: str, value: str, *, required: bool = True) -> bool:
         if not value:
             return not required or self.check(False, field, "is required")
-        return self.check(bool(_UUID.match(value)), field, "is not a valid id")
+        return self.check(is_resource_id(value), field, "is not a valid id")
 
     def currency(self, field: str, value: str) -> bool:
         if not value:

@@ -2,58 +2,68 @@
 
 from __future__ import annotations
 
-from o2o.events.v1 import envelope_pb2, identity_events_pb2, positioning_events_pb2
+from o2o.events.v1 import identity_events_pb2, positioning_events_pb2
 from o2o.receipts.v1 import receipts_pb2_grpc
+from o2o_runtime.batching import GroupCommit
 from o2o_runtime.clients import ServiceToken
 from o2o_runtime.events import Subscription, on
+from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
-from o2o_runtime.uow import UnitOfWork, UnitsOfWork
-from o2o_runtime.wellknown import from_timestamp
-from sqlmodel.ext.asyncio.session import AsyncSession
+from o2o_runtime.uow import UnitsOfWork
 
 from o2o_receipts.api import ReceiptsApi
-from o2o_receipts.app import Receipts
-from o2o_receipts.directory import IdentityDirectory
+from o2o_receipts.app import Claims, Commissions, Ingestion, Reading, Receipts, Refunds, Reports
+from o2o_receipts.app.erasure import forget_member
+from o2o_receipts.app.reports import count_visit
 from o2o_receipts.policy import receipts_policy
 from o2o_receipts.settings import ReceiptsSettings
+from o2o_receipts.store import Repository, sale_writer
+
+NAME = "receipts"
 
 
 async def mount(runtime: Runtime) -> Mounted:
     settings = runtime.settings
     assert isinstance(settings, ReceiptsSettings)
-    credentials = ServiceToken(settings.identity_address, "receipts", settings.service_secret.get_secret_value())
-    directory = IdentityDirectory(settings.identity_address, credentials, settings.resolve_timeout_s)
-    receipts = Receipts(runtime.database, settings, directory)
+    credentials = ServiceToken(settings.identity_address, NAME, settings.service_secret.get_secret_value())
+    identity = IdentityClient(settings.identity_address, credentials, resolve_timeout_s=settings.resolve_timeout_s)
+    units = UnitsOfWork(runtime.database, NAME, Repository)
+    writer = sale_writer(runtime.database)
+    sales = GroupCommit(
+        writer.write,
+        max_batch=settings.sales_batch_max,
+        linger_s=settings.sales_batch_linger_s,
+        name="receipts sales",
+    )
+    receipts = Receipts(
+        ingestion=Ingestion(units, identity, settings, sales),
+        reading=Reading(units, settings),
+        claims=Claims(units, identity, settings),
+        refunds=Refunds(units, identity),
+        commissions=Commissions(units),
+        reports=Reports(units, identity, settings),
+    )
     policy = receipts_policy()
-    policy.resolvers["staff"] = directory.staff_resource
-
-    units = UnitsOfWork(runtime.database, "receipts", lambda session: session)
-
-    async def member_erased(
-        uow: UnitOfWork[AsyncSession], payload: identity_events_pb2.MemberErased, envelope: envelope_pb2.Envelope
-    ) -> None:
-        await receipts.forget_member(uow.session, payload.member_id)
-
-    async def visit_ended(
-        uow: UnitOfWork[AsyncSession], payload: positioning_events_pb2.VisitEnded, envelope: envelope_pb2.Envelope
-    ) -> None:
-        await receipts.count_visit(uow.session, payload.store_id, from_timestamp(payload.end_time))
-
+    policy.resolvers["staff"] = identity.staff_resource
     return Mounted(
-        servicers=[(receipts_pb2_grpc.add_ReceiptsServiceServicer_to_server, ReceiptsApi(receipts))],
+        servicers=[
+            (receipts_pb2_grpc.add_ReceiptsServiceServicer_to_server, ReceiptsApi(receipts, identity, settings))
+        ],
         policies=[policy],
         subscriptions=[
-            Subscription("identity", units, [on(identity_events_pb2.MemberErased, member_erased)]),
+            Subscription("identity", units, [on(identity_events_pb2.MemberErased, forget_member)]),
             # Footfall for the store-day report's conversion rate.
-            Subscription("positioning", units, [on(positioning_events_pb2.VisitEnded, visit_ended)]),
+            Subscription("positioning", units, [on(positioning_events_pb2.VisitEnded, count_visit)]),
         ],
-        background=[periodic(settings.link_retry_s, receipts.link_due, "link pending receipts")],
+        background=[periodic(settings.link_retry_s, receipts.claims.link_due, "link pending receipts")],
+        # After the server has stopped taking calls: what is queued is written, then closed.
+        on_close=[sales.close, writer.close],
     )
 
 
 SERVICE = ServiceDefinition(
-    name="receipts",
+    name=NAME,
     default_port=50052,
     default_metrics_port=9420,
     settings_type=ReceiptsSettings,

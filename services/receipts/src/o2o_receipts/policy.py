@@ -3,7 +3,7 @@
 Devices submit for their own store only. A member sees and claims their own receipts;
 an associate sees the sales they served; managers their stores; the owner everything.
 Finer scoping of lists and single receipts is applied by the use cases from the caller's
-principal (app.Receipts.visible and .list).
+principal (domain.can_see and domain.list_scope).
 """
 
 from __future__ import annotations

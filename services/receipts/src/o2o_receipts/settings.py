@@ -21,3 +21,7 @@ class ReceiptsSettings(ServiceSettings):
     receipt_url_base: str = "https://o2o.example/receipts"
     best_sellers: int = Field(default=10, ge=1, le=100)
     core_customers: int = Field(default=10, ge=1, le=100)
+    # The most sales one group commit writes in a transaction, and how long the writer waits
+    # for more while sales keep coming (a lone sale is written at once).
+    sales_batch_max: int = Field(default=256, ge=1, le=2_000)
+    sales_batch_linger_s: float = Field(default=0.002, ge=0, le=0.05)
