@@ -22,7 +22,8 @@ TEMPLATES = sorted({route.template.text for route in TABLE.routes})
 # are one resource.
 VERBS = sorted({text.rsplit(":", 1)[1] for text in TEMPLATES if ":" in text.rsplit("/", 1)[-1]})
 # What a client may put in one path segment; ids, dates, skus and enum names all look like this.
-SEGMENT = st.from_regex(r"[A-Za-z0-9._~-]{1,24}", fullmatch=True)
+# "." and ".." are dot segments: URL normalisation removes them before any server sees the path.
+SEGMENT = st.from_regex(r"[A-Za-z0-9._~-]{1,24}", fullmatch=True).filter(lambda text: text not in (".", ".."))
 
 
 def resource(template: str) -> str:
