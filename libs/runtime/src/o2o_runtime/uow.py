@@ -2,7 +2,7 @@
 
     async with self.uow() as uow:
         receipt = await uow.repo.receipt(receipt_id, for_update=True)
-        ...
+        receipt.claimed_at = now
         uow.emit(publish.receipt_claimed(receipt), key=receipt.store_id)
 
 Reads that change nothing use `async with self.uow.read() as repo:`, which opens no write
