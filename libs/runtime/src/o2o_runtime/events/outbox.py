@@ -1,0 +1,125 @@
+"""The outbox and the streams: an event is a row written with the change, published later
+under `o2o.<producer>.<Event>` with its id as the JetStream message id."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
+from o2o.events.v1 import envelope_pb2
+from opentelemetry import trace
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from o2o_runtime.db import utc_timestamp
+from o2o_runtime.ids import new_id
+from o2o_runtime.telemetry import trace_headers
+from o2o_runtime.timeutil import utcnow
+from o2o_runtime.wellknown import to_timestamp
+
+if TYPE_CHECKING:
+    pass
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+P = TypeVar("P", bound=Message)
+log = logging.getLogger("o2o.events")
+tracer = trace.get_tracer("o2o.events")
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox_event"
+
+    event_id: str = Field(primary_key=True, max_length=36)
+    subject: str = Field(max_length=200)
+    envelope: bytes
+    created_at: datetime = utc_timestamp(index=True)
+    published_at: datetime | None = utc_timestamp(nullable=True, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox_event"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=36)
+    event_type: str = Field(max_length=100)
+    handled_at: datetime = utc_timestamp()
+
+
+INBOX_KEY = ("consumer", "event_id")
+
+
+def subject_for(producer: str, event_type: str) -> str:
+    return f"o2o.{producer}.{event_type}"
+
+
+def stream_name(producer: str) -> str:
+    return f"O2O_{producer.upper()}"
+
+
+def stream_config(producer: str) -> StreamConfig:
+    # One stream per producer; the duplicate window covers relay retries after a crash.
+    return StreamConfig(
+        name=stream_name(producer),
+        subjects=[f"o2o.{producer}.>"],
+        duplicate_window=float(timedelta(minutes=10).total_seconds()),
+        max_age=float(timedelta(days=7).total_seconds()),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, producer: str) -> None:
+    config = stream_config(producer)
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        with contextlib.suppress(Exception):
+            await js.add_stream(config)
+            return
+        await js.stream_info(config.name or "")
+
+
+def outbox_entry(producer: str, payload: Message, key: str = "") -> tuple[envelope_pb2.Envelope, dict[str, Any]]:
+    """The envelope of an event and its outbox row (as column values), for a writer that
+    inserts outbox rows in bulk. The trace context is the caller's current one."""
+    event_type = payload.DESCRIPTOR.name
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    now = utcnow()
+    traceparent, tracestate = trace_headers()
+    envelope = envelope_pb2.Envelope(
+        event_id=new_id(),
+        type=event_type,
+        producer=producer,
+        occurred_at=to_timestamp(now),
+        traceparent=traceparent,
+        tracestate=tracestate,
+        payload=packed,
+        key=key,
+    )
+    row = {
+        "event_id": envelope.event_id,
+        "subject": subject_for(producer, event_type),
+        "envelope": envelope.SerializeToString(),
+        "created_at": now,
+        "published_at": None,
+        "attempts": 0,
+        "last_error": "",
+    }
+    return envelope, row
+
+
+def emit(session: AsyncSession, producer: str, payload: Message, key: str = "") -> envelope_pb2.Envelope:
+    """Adds the event to the caller's transaction; it is published only if that commits."""
+    envelope, row = outbox_entry(producer, payload, key)
+    session.add(OutboxEvent(**row))
+    return envelope
