@@ -30,8 +30,8 @@ from o2o_runtime.auth import (
     staff,
 )
 from o2o_runtime.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from o2o_runtime.interceptor import PlatformInterceptor
 from o2o_runtime.metrics import RpcMetrics
-from o2o_runtime.server import PlatformInterceptor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
