@@ -6,23 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import nats
-from google.protobuf.message import Message
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from opentelemetry import trace
-
-if TYPE_CHECKING:
-    pass
-
 
 T = TypeVar("T")
-R = TypeVar("R")
-P = TypeVar("P", bound=Message)
 log = logging.getLogger("o2o.events")
-tracer = trace.get_tracer("o2o.events")
 
 
 class Broker:

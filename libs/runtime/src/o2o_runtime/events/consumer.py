@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
@@ -16,20 +16,13 @@ from o2o.events.v1 import envelope_pb2
 from opentelemetry import trace
 
 from o2o_runtime import metrics
+from o2o_runtime.events.broker import Broker, pause, unless_stopped
+from o2o_runtime.events.outbox import INBOX_KEY, InboxEvent, ensure_stream, stream_name
+from o2o_runtime.events.subscriptions import EventHandler, Subscription
 from o2o_runtime.telemetry import extract_context
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new
 
-if TYPE_CHECKING:
-    pass
-
-from o2o_runtime.events.broker import Broker, pause, unless_stopped
-from o2o_runtime.events.outbox import INBOX_KEY, InboxEvent, ensure_stream, stream_name
-from o2o_runtime.events.subscriptions import EventHandler, Subscription
-
-T = TypeVar("T")
-R = TypeVar("R")
-P = TypeVar("P", bound=Message)
 log = logging.getLogger("o2o.events")
 tracer = trace.get_tracer("o2o.events")
 

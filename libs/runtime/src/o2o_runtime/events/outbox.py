@@ -4,9 +4,8 @@ under `o2o.<producer>.<Event>` with its id as the JetStream message id."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -14,7 +13,6 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
-from opentelemetry import trace
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,16 +21,6 @@ from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import trace_headers
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import to_timestamp
-
-if TYPE_CHECKING:
-    pass
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-P = TypeVar("P", bound=Message)
-log = logging.getLogger("o2o.events")
-tracer = trace.get_tracer("o2o.events")
 
 
 class OutboxEvent(SQLModel, table=True):

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from opentelemetry import trace
 from sqlalchemy import delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col
@@ -23,19 +21,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from o2o_runtime import metrics
 from o2o_runtime.db import CommittedEvent, Database, DriverConnection
-from o2o_runtime.timeutil import utcnow
-
-if TYPE_CHECKING:
-    pass
-
 from o2o_runtime.events.broker import Broker, first_set, pause, unless_stopped
 from o2o_runtime.events.outbox import OutboxEvent, ensure_stream
+from o2o_runtime.timeutil import utcnow
 
-T = TypeVar("T")
-R = TypeVar("R")
-P = TypeVar("P", bound=Message)
 log = logging.getLogger("o2o.events")
-tracer = trace.get_tracer("o2o.events")
 # Set while the relay runs its own transaction: its commit must not wake it again, or it
 # would poll the database in a tight loop instead of waiting for new rows.
 _relaying: ContextVar[bool] = ContextVar("o2o_relaying", default=False)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 from o2o.events.v1 import envelope_pb2
-from opentelemetry import trace
 
 if TYPE_CHECKING:
     from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 
 
-T = TypeVar("T")
 R = TypeVar("R")
 P = TypeVar("P", bound=Message)
-log = logging.getLogger("o2o.events")
-tracer = trace.get_tracer("o2o.events")
 
 # Every service that publishes events; a subscription to anyone else is a mistake.
 PRODUCERS = ("identity", "receipts", "loyalty", "positioning", "recs", "webhooks")
