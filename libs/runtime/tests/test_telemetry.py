@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 
-from o2o_runtime.telemetry import continue_trace, trace_headers
+from o2o_runtime.telemetry import continue_trace, continued, trace_headers
 from opentelemetry import trace
 
 CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -41,3 +41,16 @@ def test_a_call_without_a_valid_traceparent_starts_a_trace() -> None:
     first, _ = _in_fresh_context("")
     second, _ = _in_fresh_context("")
     assert first.trace_id != second.trace_id
+
+
+def test_each_consumed_event_continues_its_own_trace_inside_its_block() -> None:
+    other = "00-11111111111111111111111111111111-2222222222222222-00"
+    seen = []
+    for traceparent in (CALLER, other):
+        with continued("handle MemberErased", traceparent):
+            seen.append(trace_headers()[0])
+        # The block's span is gone after it: the next event starts from the consumer's context.
+        assert not trace.get_current_span().get_span_context().is_valid
+    assert [header.split("-")[1] for header in seen] == [CALLER.split("-")[1], other.split("-")[1]]
+    assert [header.split("-")[3] for header in seen] == ["01", "00"]
+    assert seen[0].split("-")[2] != CALLER.split("-")[2]

@@ -7,9 +7,10 @@ fraction of the cost of recording (attributes, events, timings) per call."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 _configured = False
+_tracer = trace.get_tracer("o2o.events")
 
 
 def exporting() -> bool:
@@ -67,16 +69,36 @@ def continue_trace(traceparent: str, tracestate: str = "") -> None:
     """Makes the caller's trace (a new one when the caller sent none) current for the rest of
     this task, as a span of its own that is not recorded: what the instrumentation does when
     nothing is exported, without its cost per call. Logs and events carry these ids."""
+    otel_context.attach(trace.set_span_in_context(_unrecorded_child(traceparent, tracestate)))
+
+
+@contextlib.contextmanager
+def continued(name: str, traceparent: str, tracestate: str = "") -> Iterator[None]:
+    """A span named `name` in the trace an event carries, current inside the block: recorded
+    when spans are exported, else only its ids (as continue_trace), for a block that runs many
+    times per task, such as one event of a consumed batch."""
+    if exporting():
+        parent = extract_context({"traceparent": traceparent, "tracestate": tracestate})
+        with _tracer.start_as_current_span(name, context=parent):
+            yield
+        return
+    token = otel_context.attach(trace.set_span_in_context(_unrecorded_child(traceparent, tracestate)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _unrecorded_child(traceparent: str, tracestate: str) -> NonRecordingSpan:
     parent = _parent(traceparent)
     if parent is None:
         trace_id, flags, state = random.getrandbits(128), TraceFlags(TraceFlags.DEFAULT), None
     else:
         trace_id, flags = parent
         state = TraceState.from_header([tracestate]) if tracestate else None
-    span = NonRecordingSpan(
+    return NonRecordingSpan(
         SpanContext(trace_id, random.getrandbits(64), is_remote=False, trace_flags=flags, trace_state=state)
     )
-    otel_context.attach(trace.set_span_in_context(span))
 
 
 def _parent(traceparent: str) -> tuple[int, TraceFlags] | None:

@@ -67,12 +67,19 @@ async def insert_new(
     tuples it inserted (the others were there already)."""
     if not rows:
         return []
-    target = _table(table)
-    statement = (
-        _insert(_dialect(session), target)
-        .values(list(rows))
+    statement = _insert_new_statement(_dialect(session), _table(table).name, tuple(keys))
+    # Run with a parameter list: SQLAlchemy sends it as one multi-row INSERT per batch of
+    # rows ("insertmanyvalues") from a statement compiled once, where `.values(rows)` would be
+    # compiled anew for every call.
+    result = await session.exec(statement, params=list(rows))
+    return [tuple(row) for row in result.all()]
+
+
+@functools.cache
+def _insert_new_statement(dialect: str, table_name: str, keys: tuple[str, ...]) -> Any:
+    target = SQLModel.metadata.tables[table_name]
+    return (
+        _insert(dialect, target)
         .on_conflict_do_nothing(index_elements=list(keys))
         .returning(*(target.c[key] for key in keys))
     )
-    result = await session.exec(statement)
-    return [tuple(row) for row in result.all()]
