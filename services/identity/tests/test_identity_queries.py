@@ -5,10 +5,12 @@ and reading a member as store staff (access check, then the read) costs one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from o2o_identity import tables as identity_tables_module
 from o2o_identity.app.consent import Consents
 from o2o_identity.app.credentials import Passwords
 from o2o_identity.app.members import Members
@@ -27,11 +29,14 @@ from o2o_identity.tables import (
 )
 from o2o_runtime.auth import Kind, Principal, Role
 from o2o_runtime.db import Database
+from o2o_runtime.events import InboxEvent, OutboxEvent
 from o2o_runtime.ids import new_id
 from o2o_runtime.migrations import upgrade
 from o2o_runtime.pagination import PageRequest
 from o2o_runtime.testing.queries import counted
+from o2o_runtime.testing.schema import schema_differences
 from o2o_runtime.timeutil import utcnow
+from sqlmodel import SQLModel
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +219,55 @@ async def test_withdrawing_social_consent_ends_any_number_of_friendships_in_cons
             assert await repo.friends(member_id, PageRequest(size=50)) == []
         costs.append(statements.count)
     assert costs[0] == costs[1]
+
+
+def identity_tables() -> list[type[SQLModel]]:
+    declared = [
+        value
+        for value in vars(identity_tables_module).values()
+        if isinstance(value, type) and issubclass(value, SQLModel) and hasattr(value, "__table__")
+    ]
+    return [*declared, OutboxEvent, InboxEvent]
+
+
+async def test_the_migrations_build_the_tables_identity_declares(database: Database) -> None:
+    assert await schema_differences(database.engine, identity_tables()) == []
+
+
+async def test_recent_erasures_are_read_through_the_index_of_erased_members(
+    new_database_url: Callable[[], str],
+) -> None:
+    url = new_database_url()
+    await asyncio.to_thread(upgrade, "o2o_identity:migrations", url)
+    database = Database(url)
+    try:
+        units = units_of_work(database)
+        store_id = (await add_stores(units, 1))[0]
+        kept, erased = await add_member(units, store_id), await add_member(units, store_id)
+        async with units() as uow:
+            (await uow.session.get(MemberRow, erased)).erased = True  # type: ignore[union-attr]
+        since = utcnow() - timedelta(hours=1)
+        async with units.read() as repo:
+            assert [member_id for member_id, _ in await repo.erased_since(since)] == [erased]
+        assert kept != erased
+        assert "ix_member_erased_updated_at" in await plan_of_erased_since(database, since)
+    finally:
+        await database.dispose()
+
+
+async def plan_of_erased_since(database: Database, since: datetime) -> str:
+    """The query plan of the start-up read, as the database chooses it (on PostgreSQL with
+    sequential scans priced out, as they would be against a large member table)."""
+    units = units_of_work(database)
+    with counted(database.engine) as statements:
+        async with units.read() as repo:
+            await repo.erased_since(since)
+    (sql,) = statements.sql
+    async with database.engine.connect() as connection:
+        if database.engine.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET enable_seqscan = off")
+            explained = sql.replace("$1::TIMESTAMP WITH TIME ZONE", "now() - interval '1 hour'")
+            rows = await connection.exec_driver_sql("EXPLAIN " + explained)
+        else:
+            rows = await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, (since.isoformat(" "),))
+        return " ".join(str(row[-1]) for row in rows)

@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from o2o.events.v1 import envelope_pb2, receipts_events_pb2
 from o2o_runtime.auth import Kind, Principal
 from o2o_runtime.db import Database
@@ -26,6 +24,7 @@ from o2o_runtime.ids import new_id
 from o2o_runtime.migrations import upgrade
 from o2o_runtime.pagination import PageRequest
 from o2o_runtime.testing.queries import counted
+from o2o_runtime.testing.schema import schema_differences
 from o2o_runtime.timeutil import utcnow
 from o2o_webhooks.app import Webhooks
 from o2o_webhooks.domain import DeliveryState, EventFacts, EventType, NewSubscription
@@ -33,9 +32,7 @@ from o2o_webhooks.routing import route
 from o2o_webhooks.settings import WebhooksSettings
 from o2o_webhooks.tables import DeliveryRow, SubscriptionRow
 from pydantic import SecretStr
-from sqlalchemy import MetaData
-from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 RECEIVER = "https://crm.example/hooks"
@@ -149,18 +146,9 @@ async def delivery_rows(webhooks: Webhooks, subscription_id: str) -> list[Delive
         return list((await uow.session.exec(query)).all())
 
 
-def _schema_differences(connection: Connection) -> list[Any]:
-    """What autogenerate would still change: the service's tables as its models declare them
-    (and the runtime's inbox and outbox) against the migrated database."""
-    declared = MetaData()
-    for table in (SubscriptionRow, DeliveryRow, InboxEvent, OutboxEvent):
-        SQLModel.metadata.tables[str(table.__tablename__)].to_metadata(declared)
-    return list(compare_metadata(MigrationContext.configure(connection), declared))
-
-
 async def test_the_migrations_build_the_tables_the_service_declares(database: Database) -> None:
-    async with database.engine.connect() as connection:
-        assert await connection.run_sync(_schema_differences) == []
+    tables = (SubscriptionRow, DeliveryRow, InboxEvent, OutboxEvent)
+    assert await schema_differences(database.engine, tables) == []
 
 
 # ---- statement budgets -----------------------------------------------------------------

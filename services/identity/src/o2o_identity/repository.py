@@ -147,8 +147,9 @@ class Repository:
 
     async def erased_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
         """(member id, erasure time) of members erased since then (erasure is their last update)."""
+        # `WHERE erased` as the partial index states it, so the planner uses that index.
         query = select(MemberRow.member_id, MemberRow.updated_at).where(
-            col(MemberRow.erased).is_(True), col(MemberRow.updated_at) >= since
+            col(MemberRow.erased), col(MemberRow.updated_at) >= since
         )
         return (await self.session.exec(query)).all()
 

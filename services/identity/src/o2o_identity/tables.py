@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.db import utc_timestamp
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +24,18 @@ class StoreRow(SQLModel, table=True):
 
 class MemberRow(SQLModel, table=True):
     __tablename__ = "member"
+    # Erasures of the last token lifetime are read at start-up: an index of erased members
+    # only, so that read does not scan every member. Each predicate is written as the
+    # dialect renders the query's own (`erased` on PostgreSQL, `erased = 1` on SQLite), which
+    # is how the planners match a query to a partial index.
+    __table_args__ = (
+        Index(
+            "ix_member_erased_updated_at",
+            "updated_at",
+            postgresql_where=text("erased"),
+            sqlite_where=text("erased = 1"),
+        ),
+    )
 
     member_id: str = Field(primary_key=True, max_length=36)
     # NULL once erased, which frees the number for a new registration.
