@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from o2o_identity import tables as identity_tables_module
 from o2o_identity.app.consent import Consents
 from o2o_identity.app.credentials import Passwords
 from o2o_identity.app.members import Members
@@ -29,14 +28,11 @@ from o2o_identity.tables import (
 )
 from o2o_runtime.auth import Kind, Principal, Role
 from o2o_runtime.db import Database
-from o2o_runtime.events import InboxEvent, OutboxEvent
 from o2o_runtime.ids import new_id
 from o2o_runtime.migrations import upgrade
 from o2o_runtime.pagination import PageRequest
 from o2o_runtime.testing.queries import counted
-from o2o_runtime.testing.schema import schema_differences
 from o2o_runtime.timeutil import utcnow
-from sqlmodel import SQLModel
 
 
 @pytest.fixture(scope="module")
@@ -219,19 +215,6 @@ async def test_withdrawing_social_consent_ends_any_number_of_friendships_in_cons
             assert await repo.friends(member_id, PageRequest(size=50)) == []
         costs.append(statements.count)
     assert costs[0] == costs[1]
-
-
-def identity_tables() -> list[type[SQLModel]]:
-    declared = [
-        value
-        for value in vars(identity_tables_module).values()
-        if isinstance(value, type) and issubclass(value, SQLModel) and hasattr(value, "__table__")
-    ]
-    return [*declared, OutboxEvent, InboxEvent]
-
-
-async def test_the_migrations_build_the_tables_identity_declares(database: Database) -> None:
-    assert await schema_differences(database.engine, identity_tables()) == []
 
 
 async def test_recent_erasures_are_read_through_the_index_of_erased_members(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.db import utc_timestamp
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 
@@ -154,7 +154,6 @@ class LoginAttemptRow(SQLModel, table=True):
     """Failed sign-ins per login name, known or not, so throttling reveals nothing."""
 
     __tablename__ = "login_attempt"
-    __table_args__ = (UniqueConstraint("login"),)
 
     login: str = Field(primary_key=True, max_length=64)
     failures: int = 0

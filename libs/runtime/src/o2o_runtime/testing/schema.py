@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -24,3 +25,15 @@ async def schema_differences(engine: AsyncEngine, tables: Sequence[type[SQLModel
 
     async with engine.connect() as connection:
         return await connection.run_sync(compare)
+
+
+def declared_tables(module: ModuleType) -> list[type[SQLModel]]:
+    """The SQLModel tables a module defines (not those it imports)."""
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, SQLModel)
+        and hasattr(value, "__table__")
+        and value.__module__ == module.__name__
+    ]
