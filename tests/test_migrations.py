@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic import command
 from o2o_runtime.db import Database
 from o2o_runtime.events import InboxEvent, OutboxEvent
-from o2o_runtime.migrations import upgrade
+from o2o_runtime.migrations import alembic_config, upgrade
 from o2o_runtime.testing.schema import declared_tables, schema_differences
+from sqlalchemy import inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each service: where its tables are declared. The runtime's outbox and inbox come with
@@ -41,3 +43,18 @@ async def test_the_migrations_build_the_declared_tables(service: str, new_databa
         assert await schema_differences(database.engine, [*tables, OutboxEvent, InboxEvent]) == []
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("service", sorted(TABLES))
+async def test_the_migrations_go_down_to_an_empty_database(service: str, new_database_url: Callable[[], str]) -> None:
+    url = new_database_url()
+    script = f"o2o_{service}:migrations"
+    await asyncio.to_thread(upgrade, script, url)
+    await asyncio.to_thread(command.downgrade, alembic_config(script, url), "base")
+    database = Database(url)
+    try:
+        async with database.engine.connect() as connection:
+            left = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    finally:
+        await database.dispose()
+    assert set(left) <= {"alembic_version"}

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.sql.sqltypes import AutoString
 
 from o2o_runtime.db import async_url, is_sqlite
 
@@ -57,3 +59,37 @@ def run_env(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def create_event_tables() -> None:
+    """The runtime's outbox and inbox (`o2o_runtime.events`), for a service's first migration."""
+    op.create_table(
+        "inbox_event",
+        sa.Column("consumer", AutoString(length=100), nullable=False),
+        sa.Column("event_id", AutoString(length=36), nullable=False),
+        sa.Column("event_type", AutoString(length=100), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    op.create_table(
+        "outbox_event",
+        sa.Column("event_id", AutoString(length=36), nullable=False),
+        sa.Column("subject", AutoString(length=200), nullable=False),
+        sa.Column("envelope", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", AutoString(length=500), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    with op.batch_alter_table("outbox_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_event_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_event_published_at"), ["published_at"], unique=False)
+
+
+def drop_event_tables() -> None:
+    with op.batch_alter_table("outbox_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_event_published_at"))
+        batch_op.drop_index(batch_op.f("ix_outbox_event_created_at"))
+    op.drop_table("outbox_event")
+    op.drop_table("inbox_event")
