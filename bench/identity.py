@@ -15,7 +15,7 @@ from o2o_runtime.clients import IdentityKeys
 from o2o_runtime.testing.chain import Chain
 
 from bench.common import EchoCeiling, Outcome, load, postgres_platform, replica, settings, workers_unsupported
-from bench.rounds import Figure, Progress, Step, Target, column, interleave, ratios
+from bench.rounds import Figure, Progress, Step, Target, against_ceiling, column, interleave
 
 NAME = "identity"
 GET_MEMBER = Target(">=", 0.5, "x")
@@ -71,21 +71,19 @@ async def run(progress: Progress) -> Outcome:
 
     anonymous, authenticated = column(rounds, "noop_anonymous", "qps"), column(rounds, "noop_authenticated", "qps")
     figures = [
-        Figure(
+        against_ceiling(
             "identity.get_member",
-            "x",
-            ratios(rounds, "get_member", "echo"),
+            rounds,
+            "get_member",
             GET_MEMBER,
-            {"qps": column(rounds, "get_member", "qps"), "echo qps": column(rounds, "echo", "qps")},
-            note="GetMember as an associate of the member's home store; one server process vs one echo process",
+            "GetMember as an associate of the member's home store; one server process vs one echo process",
         ),
-        Figure(
+        against_ceiling(
             "identity.get_member.workers",
-            "x",
-            ratios(rounds, "get_member_workers", "echo") if not workers_skipped else [],
+            rounds,
+            "get_member_workers",
             None,
-            {"qps": column(rounds, "get_member_workers", "qps")} if not workers_skipped else {},
-            note=f"IDENTITY_WORKERS={WORKERS} vs the same echo ceiling",
+            f"IDENTITY_WORKERS={WORKERS} vs the same echo ceiling",
             skipped=workers_skipped,
         ),
         Figure(

@@ -234,6 +234,30 @@ class Figure:
         }
 
 
+def against_ceiling(
+    name: str,
+    rounds: Sequence[Mapping[str, Mapping[str, Any]]],
+    step: str,
+    target: Target | None,
+    note: str,
+    *,
+    ceiling: str = "echo",
+    skipped: str = "",
+) -> Figure:
+    """A step's throughput as a ratio to the ceiling measured in the same rounds, with both
+    absolute rates beside it (the shape of every "x the echo ceiling" figure)."""
+    if skipped:
+        return Figure(name, "x", [], target, note=note, skipped=skipped)
+    return Figure(
+        name,
+        "x",
+        ratios(rounds, step, ceiling),
+        target,
+        {"qps": column(rounds, step, "qps"), f"{ceiling} qps": column(rounds, ceiling, "qps")},
+        note=note,
+    )
+
+
 def table_row(figure: Figure) -> tuple[str, str, str, str, str]:
     """(figure, target, measured, absolute medians, met) as printed in the final table."""
     target = figure.target.describe() if figure.target else "-"
