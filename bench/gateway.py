@@ -10,7 +10,7 @@ from o2o.common.v1 import common_pb2
 from o2o_runtime.testing.chain import Chain
 
 from bench.common import Outcome, http_load, load, postgres_platform, settings
-from bench.rounds import Figure, Progress, Target, column, interleave, ratios
+from bench.rounds import Figure, Progress, Target, against_ceiling, column, interleave
 
 NAME = "gateway"
 THROUGHPUT = Target(">=", 0.9, "x")
@@ -55,13 +55,13 @@ async def run(progress: Progress) -> Outcome:
         column(rounds, "direct_grpc_single", "p50_ms"),
     )
     figures = [
-        Figure(
+        against_ceiling(
             "gateway.throughput",
-            "x",
-            ratios(rounds, "through_gateway", "direct_grpc"),
+            rounds,
+            "through_gateway",
             THROUGHPUT,
-            {"gateway qps": column(rounds, "through_gateway", "qps"), "grpc qps": column(rounds, "direct_grpc", "qps")},
-            note=f"HTTP/1.1 keep-alive vs gRPC, {bench.concurrency} callers each from its own process",
+            f"HTTP/1.1 keep-alive vs gRPC, {bench.concurrency} callers each from its own process",
+            ceiling="direct_grpc",
         ),
         Figure(
             "gateway.added_p50_ms",
