@@ -25,7 +25,7 @@ from o2o_runtime.events import Broker
 from o2o_runtime.ids import new_id
 from o2o_runtime.metrics import HttpMetrics
 from o2o_runtime.revocation import ErasedMembers, ErasureFeed
-from o2o_runtime.telemetry import extract_context, inject_context
+from o2o_runtime.telemetry import continued, trace_headers
 from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -44,7 +44,6 @@ from o2o_gateway.transcode import BadRequest, build_request, render, to_json
 
 log = logging.getLogger("o2o.gateway")
 access_log = logging.getLogger("o2o.gateway.access")
-tracer = trace.get_tracer("o2o.gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -150,9 +149,10 @@ class Gateway:
             request_id = new_id()
         found = self.table.match(request.method, request.url.path)
         route = found[0] if found else None
-        context = extract_context(request.headers)
         name = f"{request.method} {route.template.text if route else 'unmatched'}"
-        with tracer.start_as_current_span(name, context=context, kind=trace.SpanKind.SERVER) as span:
+        headers = request.headers
+        traceparent, tracestate = headers.get("traceparent", ""), headers.get("tracestate", "")
+        with continued(name, traceparent, tracestate, kind=trace.SpanKind.SERVER) as span:
             try:
                 response = await self._handle(request, found, request_id)
             except DomainError as exc:
@@ -206,7 +206,10 @@ class Gateway:
             raise InvalidArgument.field(exc.field, exc.description) from None
 
         # The service continues the gateway's trace (W3C traceparent in the metadata).
-        metadata = (*credentials, ("x-request-id", request_id), *inject_context().items())
+        traceparent, tracestate = trace_headers()
+        metadata = (*credentials, ("x-request-id", request_id), ("traceparent", traceparent))
+        if tracestate:
+            metadata = (*metadata, ("tracestate", tracestate))
         timeout = self.settings.route_deadlines_s.get(route.rpc_name, self.settings.deadline_s)
         call = self.upstreams.call(route)
         if route.server_streaming:

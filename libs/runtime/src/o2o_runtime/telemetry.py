@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 _configured = False
-_tracer = trace.get_tracer("o2o.events")
+_tracer = trace.get_tracer("o2o")
 
 
 def exporting() -> bool:
@@ -47,13 +47,6 @@ def configure_tracing(service: str) -> TracerProvider | None:
     return provider
 
 
-def inject_context() -> dict[str, str]:
-    """The current W3C trace context, for an event envelope."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
-
-
 def trace_headers() -> tuple[str, str]:
     """The current span as W3C `traceparent` and `tracestate` values ("" when there is no
     valid span), read straight off the span context: an event envelope carries exactly these,
@@ -73,18 +66,21 @@ def continue_trace(traceparent: str, tracestate: str = "") -> None:
 
 
 @contextlib.contextmanager
-def continued(name: str, traceparent: str, tracestate: str = "") -> Iterator[None]:
-    """A span named `name` in the trace an event carries, current inside the block: recorded
-    when spans are exported, else only its ids (as continue_trace), for a block that runs many
-    times per task, such as one event of a consumed batch."""
+def continued(
+    name: str, traceparent: str, tracestate: str = "", kind: trace.SpanKind = trace.SpanKind.INTERNAL
+) -> Iterator[trace.Span]:
+    """A span named `name` in the trace a request or event carries, current inside the block:
+    recorded when spans are exported, else only its ids (as continue_trace), for a block that
+    runs many times per task, such as one event of a consumed batch or one HTTP request."""
     if exporting():
         parent = extract_context({"traceparent": traceparent, "tracestate": tracestate})
-        with _tracer.start_as_current_span(name, context=parent):
-            yield
+        with _tracer.start_as_current_span(name, context=parent, kind=kind) as span:
+            yield span
         return
-    token = otel_context.attach(trace.set_span_in_context(_unrecorded_child(traceparent, tracestate)))
+    span = _unrecorded_child(traceparent, tracestate)
+    token = otel_context.attach(trace.set_span_in_context(span))
     try:
-        yield
+        yield span
     finally:
         otel_context.detach(token)
 
