@@ -19,6 +19,7 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from o2o_runtime.db import Database
+from o2o_runtime.registry import service_names
 from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.servers import NatsServer, Postgres
@@ -62,8 +63,9 @@ async def chain(platform: Platform) -> Chain:
     return Chain(platform)
 
 
-# The services behind the tests' gateway: every one that is built.
-GATEWAY_UPSTREAMS = ("identity", "receipts", "webhooks")
+# The services behind the tests' gateway: every one installed (found by entry point, as
+# `o2o up` finds them), so a new service's routes are tested through the gateway at once.
+GATEWAY_UPSTREAMS = tuple(service_names())
 
 
 @pytest.fixture(scope="session")
