@@ -533,6 +533,32 @@ def test_network_policies_allow_exactly_the_architectures_traffic(example: str) 
     assert actual == expected_traffic(example)
 
 
+def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() -> None:
+    # The upgrade's hooks (loyalty's database and migration Job) run before the upgrade applies
+    # its own policies: what the installed release has must already let them through.
+    upgraded = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=true")) if doc]
+    hooks = [doc for doc in upgraded if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]]
+    new_pods = [
+        Pod(
+            w["metadata"]["name"],
+            w["spec"]["template"]["metadata"]["labels"],
+            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
+        )
+        for w in hooks
+    ]
+    assert {p.name for p in new_pods} == {full("loyalty-migrate"), full("loyalty-postgresql")}
+    installed = of_kind("default", "NetworkPolicy")
+    everything = [*pods("default"), *new_pods]
+    reached = {
+        (source.name, target.name, port)
+        for source in everything
+        for target in everything
+        for port in target.ports
+        if (source in new_pods or target in new_pods) and allowed(installed, source, target, port)
+    }
+    assert reached == {(full("loyalty-migrate"), full("loyalty-postgresql"), 5432)}
+
+
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_default_deny_covers_every_pod_of_the_release(example: str) -> None:
     deny = named(example, "NetworkPolicy", full("default-deny"))
