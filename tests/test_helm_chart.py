@@ -355,6 +355,9 @@ def test_migrations_run_as_hook_jobs_before_the_replicas(example: str) -> None:
         assert pod_spec(job)["restartPolicy"] == "Never"
         server = pod_spec(named(example, "Deployment", full(name)))["containers"][0]
         assert server["args"] == ["serve", name], "replicas serve; they never migrate"
+        # `o2o ops status` matches a Job to the Deployment by the revision both carry.
+        revision = named(example, "Deployment", full(name))["metadata"]["annotations"]["o2o.platform/revision"]
+        assert job["metadata"]["annotations"]["o2o.platform/revision"] == revision == "1"
     # What a migration reads exists before it runs: created by hooks of lower weight.
     job_weight = 0
     for doc in rendered(example):
