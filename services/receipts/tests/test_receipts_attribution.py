@@ -73,7 +73,11 @@ def paid_sale(
         channel=channel,  # type: ignore[arg-type]
         currency_code="CNY",
         lines=lines,
-        payments=[pb.Payment(method=pb.PAYMENT_METHOD_CARD, amount=cny(total), provider="card", account_token=token)],
+        payments=[
+            pb.Payment(
+                method=pb.PAYMENT_METHOD_CARD, amount=cny(total), provider="card" if token else "", account_token=token
+            )
+        ],
         total=cny(total),
     )
 
@@ -302,6 +306,17 @@ async def test_the_advisor_as_of_the_sale_and_the_window_count(
 
     assert (await statement(receipts, second, start)).distribution == cny(earned(10_000, 300))
     assert (await statement(receipts, first, start)).distribution == cny(earned(20_000, 300))
+
+    # A sale whose shopper is known only when they claim the slip is attributed then.
+    anonymous = paid_sale(other.store_id, [line(1, "ACME-10", 1, 3_000)], "", ONLINE)
+    slip = await receipts.SubmitTransaction(pb.SubmitTransactionRequest(transaction=anonymous), metadata=other.pos.auth)
+    assert slip.claim_code
+    await receipts.ClaimReceipt(pb.ClaimReceiptRequest(claim_code=slip.claim_code), metadata=advised.member.auth)
+    claimed = await statement(receipts, second, start)
+    assert [(x.sku, x.earned.amount_minor) for x in claimed.distribution_lines] == [
+        ("ACME-6", earned(10_000, 300)),
+        ("ACME-10", earned(3_000, 300)),
+    ]
 
     # Past the window after the advisor last served the member, nothing is attributed.
     admin = await chain.admin()

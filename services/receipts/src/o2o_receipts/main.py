@@ -42,7 +42,7 @@ async def mount(runtime: Runtime) -> Mounted:
     receipts = Receipts(
         ingestion=Ingestion(units, identity, settings, sales),
         reading=Reading(units, settings),
-        claims=Claims(units, identity, settings),
+        claims=Claims(units, identity, settings, rules),
         refunds=Refunds(units, identity),
         commissions=Commissions(units),
         reports=Reports(units, identity, settings),

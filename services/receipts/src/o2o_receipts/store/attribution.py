@@ -219,6 +219,9 @@ class AttributionQueries(Queries):
         query = BINDINGS_OF.where(BINDING.c.member_id.in_(sorted(set(member_ids))))
         return group_bindings(binding_value(r) for r in (await self.run(query)).all())
 
+    async def mark_served(self, binding: AdvisorBinding, at: datetime) -> None:
+        await self.run(SERVED, [{"m": binding.member_id, "b": binding.bound_at, "at": at}])
+
     async def attributed_sale(self, receipt_id: str) -> AttributedSale | None:
         query = select(ATTRIBUTION).where(ATTRIBUTION.c.receipt_id == receipt_id).order_by(ATTRIBUTION.c.line_number)
         return attributed_value((await self.run(query)).all())
