@@ -10,6 +10,7 @@ helm comes from `make tools` (.tools/helm, pinned in the Makefile)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ import kubernetes_validate.utils as kubernetes_validate
 import pytest
 import yaml
 from o2o_gateway.settings import GatewaySettings
+from o2o_identity.settings import IdentitySettings
 from o2o_runtime import registry
+from o2o_runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "o2o"
@@ -397,6 +400,50 @@ def test_identity_accepts_each_service_with_that_services_own_credential() -> No
     generated = named("default", "Secret", full("identity"))
     assert hook(generated) == "pre-install,pre-upgrade"
     assert len(generated["stringData"]["secret-key"]) >= 32
+
+
+def container_environment(example: str, part: str) -> dict[str, str]:
+    """The environment the part's container gets, as the kubelet builds it: Secret references
+    read from the rendered Secrets, $(VAR) expanded from the variables before it."""
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(example, "Secret")}
+    environment: dict[str, str] = {}
+    for name, entry in env_of(pod_spec(named(example, "Deployment", full(part)))["containers"][0]).items():
+        if "value" in entry:
+            environment[name] = re.sub(r"\$\((\w+)\)", lambda m: environment[m.group(1)], entry["value"])
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            environment[name] = secrets[ref["name"]][ref["key"]]
+    return environment
+
+
+def test_each_part_starts_with_the_settings_the_chart_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real settings classes read the chart's environment: a required setting the chart does
+    # not give (or gives malformed) fails here, not at a pod's start.
+    for variable in list(os.environ):
+        if variable.startswith(("O2O_", "GATEWAY_", "OTEL_", *(f"{n.upper()}_" for n in SERVICES))):
+            monkeypatch.delenv(variable)
+    for name in enabled("default"):
+        environment = container_environment("default", name)
+        with monkeypatch.context() as scope:
+            for variable, value in environment.items():
+                scope.setenv(variable, value)
+            settings = load_settings(registry.definition(name).settings_type)
+        assert (settings.host, settings.grpc_port) == ("0.0.0.0", service_values("default", name)["port"])
+        assert settings.database_url.startswith(f"postgresql://{name}:")
+        assert settings.nats_url == f"nats://{full('nats')}:4222"
+        assert settings.identity_address == f"{full('identity')}:50051"
+        if isinstance(settings, IdentitySettings):
+            callers = {
+                n: container_environment("default", n)[f"{n.upper()}_SERVICE_SECRET"]
+                for n in enabled("default")
+                if n != "identity"
+            }
+            assert settings.services() == callers
+    with monkeypatch.context() as scope:
+        for variable, value in container_environment("default", "gateway").items():
+            scope.setenv(variable, value)
+        gateway = load_settings(GatewaySettings)
+    assert gateway.upstreams == {n: f"{full(n)}:{service_values('default', n)['port']}" for n in enabled("default")}
 
 
 def test_existing_secrets_are_used_as_they_are() -> None:
