@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -482,6 +483,23 @@ def test_the_production_example_runs_a_three_server_jetstream_cluster() -> None:
     assert routes == [f"{full('nats')}-{i}.{full('nats')}-cluster" for i in range(3)]
     assert stream_replicas("production") == {"3"}
     assert named("production", "PodDisruptionBudget", full("nats"))["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize("example", ["default", "production"])
+def test_the_nats_configuration_is_one_nats_server_accepts(example: str, tmp_path: Path) -> None:
+    config = named(example, "ConfigMap", full("nats"))["data"]["nats.conf"]
+    path = tmp_path / "nats.conf"
+    path.write_text(config.replace("/data", str(tmp_path / "data")).replace("/var/run/nats", str(tmp_path)))
+    server = Path(sys.executable).parent / "nats-server"
+    result = subprocess.run(
+        [str(server), "-c", str(path), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"POD_NAME": f"{full('nats')}-0"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout + result.stderr
 
 
 def test_external_nats_comes_from_a_secret() -> None:
