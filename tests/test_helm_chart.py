@@ -197,7 +197,7 @@ def test_each_service_and_the_gateway_has_its_objects(example: str) -> None:
         assert "topology.kubernetes.io/zone" in zones
         container = pod_spec(deployment)["containers"][0]
         assert container["image"].split(":")[0].endswith(f"o2o/{part}")
-        assert container["resources"]["requests"]
+        assert container["resources"]["requests"]["cpu"], "the HPA scales on CPU: requests are its measure"
         assert container["resources"]["limits"]
 
 
