@@ -1,0 +1,31 @@
+"""Loyalty's use cases, by area; each is one unit of work with no network call inside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from o2o_loyalty.app.accounts import Accounts, AccountView, Adjustment
+from o2o_loyalty.app.programme import Programme
+from o2o_loyalty.app.rewards import CouponCheck, Redeem, Redeemed, Rewards
+
+
+@dataclass(frozen=True)
+class Loyalty:
+    """Every area of the service, wired once (main.py) and handed to the gRPC layer."""
+
+    accounts: Accounts
+    programme: Programme
+    rewards: Rewards
+
+
+__all__ = [
+    "AccountView",
+    "Accounts",
+    "Adjustment",
+    "CouponCheck",
+    "Loyalty",
+    "Programme",
+    "Redeem",
+    "Redeemed",
+    "Rewards",
+]
