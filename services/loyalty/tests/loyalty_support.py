@@ -82,6 +82,23 @@ class World:
             metadata=self.shop.manager.auth,
         )
 
+    async def members_known(self) -> None:
+        """Waits until loyalty has applied identity's events so far (members registered, their
+        consents): a member registered now is erased, which loyalty applies in order after them."""
+        marker = await self.chain.member(self.shop.store_id)
+        await self.adjust(1, marker)
+        await self.chain.identity.EraseMember(
+            ipb.EraseMemberRequest(member_id=marker.subject), metadata=self.admin.auth
+        )
+
+        async def erased() -> bool:
+            reply = await self.loyalty.GetAccount(
+                pb.GetAccountRequest(member_id=marker.subject), metadata=self.admin.auth
+            )
+            return reply.account.balance_points == 0
+
+        await eventually(erased, what="identity's events applied by loyalty")
+
     async def ledger(self, member: Actor | None = None) -> list[pb.LedgerEntry]:
         who = member or self.shopper
         reply = await self.loyalty.ListLedger(pb.ListLedgerRequest(member_id=who.subject), metadata=who.auth)

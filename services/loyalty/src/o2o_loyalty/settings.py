@@ -15,3 +15,8 @@ class LoyaltySettings(ServiceSettings):
     # and how many of each one run takes.
     sweep_interval_s: float = Field(default=60.0, gt=0)
     sweep_batch: int = Field(default=500, ge=1, le=10_000)
+    # Referral bonuses, earned by both sides at the friend's first purchase, and how long an
+    # invitation stays open.
+    referral_inviter_points: int = Field(default=200, ge=0, le=1_000_000)
+    referral_invitee_points: int = Field(default=100, ge=0, le=1_000_000)
+    referral_days: int = Field(default=30, ge=1, le=365)

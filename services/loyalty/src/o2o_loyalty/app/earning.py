@@ -29,10 +29,17 @@ class Refund:
     amount_minor: int
 
 
-async def earn(uow: UnitOfWork[Repository], sale: Sale) -> None:
-    """A sale (ReceiptIssued with a member, or ReceiptClaimed) earns its points, once."""
+@dataclass(frozen=True)
+class Earned:
+    member: MemberLedger
+    points: int
+
+
+async def earn(uow: UnitOfWork[Repository], sale: Sale) -> Earned | None:
+    """A sale (ReceiptIssued with a member, or ReceiptClaimed) earns its points, once; None
+    when it had earned before (or has nobody to earn for)."""
     if not sale.member_id or sale.total_minor <= 0:
-        return
+        return None
     now = utcnow()
     member = await MemberLedger.open(uow, sale.member_id, now)
     rules = await load_rules(uow.repo)
@@ -56,7 +63,7 @@ async def earn(uow: UnitOfWork[Repository], sale: Sale) -> None:
         }
     )
     if not claimed:
-        return
+        return None
     await uow.repo.add_spend(sale.member_id, sale.currency_code, month_key(sale.occurred_at), sale.total_minor)
     if points > 0:
         member.credit(
@@ -73,6 +80,7 @@ async def earn(uow: UnitOfWork[Repository], sale: Sale) -> None:
         assert earned is not None
         await _apply_refunds(member, earned, waiting)
     await review_tier(member, ladder, now)
+    return Earned(member, points)
 
 
 async def refund(uow: UnitOfWork[Repository], returned: Refund) -> None:

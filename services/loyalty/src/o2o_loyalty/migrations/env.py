@@ -1,6 +1,6 @@
 """Alembic environment of loyalty: its tables plus the runtime's outbox and inbox."""
 
-from o2o_runtime import events  # noqa: F401  (registers outbox_event and inbox_event)
+import o2o_runtime.events  # noqa: F401  (registers outbox_event and inbox_event)
 from o2o_runtime.migrations import run_env
 from sqlmodel import SQLModel
 

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from o2o_loyalty.store.campaigns import CampaignQueries
 from o2o_loyalty.store.tables import (
     AccountRow,
     AdjustmentRow,
@@ -28,7 +29,7 @@ from o2o_loyalty.store.tables import (
 )
 
 
-class Repository:
+class Repository(CampaignQueries):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         # Settings read once per unit of work: a batch of events reads the rules once.

@@ -184,3 +184,85 @@ class CouponRow(SQLModel, table=True):
     consumed_store_id: str = Field(default="", max_length=36)
     consumed_receipt_id: str = Field(default="", max_length=64)
     created_at: datetime = utc_timestamp()
+
+
+class MemberProfileRow(SQLModel, table=True):
+    """What campaigns segment and gate on, from identity's events; deleted on erasure."""
+
+    __tablename__ = "member_profile"
+    __table_args__ = (Index("ix_member_profile_birthday", "birth_month", "birth_day"),)
+
+    member_id: str = Field(primary_key=True, max_length=36)
+    birth_year: int = 0
+    birth_month: int = 0
+    birth_day: int = 0
+    gender: int = 0
+    income_band: int = 0
+    tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    marketing: bool = False
+    location: bool = False
+    # The latest consent change applied per purpose: an older one arriving late is ignored.
+    marketing_at: datetime | None = utc_timestamp(nullable=True)
+    location_at: datetime | None = utc_timestamp(nullable=True)
+
+
+class CampaignRow(SQLModel, table=True):
+    __tablename__ = "campaign"
+    __table_args__ = (
+        Index("ix_campaign_running", "trigger", "state", "end_at"),
+        UniqueConstraint("request_id"),
+    )
+
+    campaign_id: str = Field(primary_key=True, max_length=36)
+    request_id: str | None = Field(default=None, max_length=64)
+    name: str = Field(max_length=200)
+    trigger: int
+    state: int
+    start_at: datetime = utc_timestamp()
+    end_at: datetime = utc_timestamp()
+    # The whole definition (segment, place, reward, caps, quiet hours, time zones).
+    body: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    issued_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    created_at: datetime = utc_timestamp()
+
+
+class OfferRow(SQLModel, table=True):
+    __tablename__ = "offer"
+    __table_args__ = (
+        # One offer per campaign per occasion (a receipt, a stay in a zone, a birthday).
+        UniqueConstraint("campaign_id", "member_id", "occasion"),
+        Index("ix_offer_member", "member_id", "offer_id"),
+        Index("ix_offer_caps", "campaign_id", "member_id", "issued_at"),
+    )
+
+    offer_id: str = Field(primary_key=True, max_length=36)
+    member_id: str = Field(max_length=36)
+    campaign_id: str = Field(max_length=36)
+    occasion: str = Field(max_length=120)
+    trigger: int
+    store_id: str = Field(default="", max_length=36)
+    zone_id: str = Field(default="", max_length=64)
+    receipt_id: str = Field(default="", max_length=36)
+    message: str = Field(default="", max_length=500)
+    bonus_points: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    multiplier_milli: int = 0
+    coupon_reward_id: str = Field(default="", max_length=64)
+    coupon_id: str = Field(default="", max_length=36)
+    issued_at: datetime = utc_timestamp()
+    expire_at: datetime = utc_timestamp()
+
+
+class ReferralRow(SQLModel, table=True):
+    __tablename__ = "referral"
+    __table_args__ = (Index("ix_referral_inviter", "inviter_member_id"),)
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    code: str = Field(max_length=16, unique=True)
+    inviter_member_id: str = Field(max_length=36)
+    # A member accepts one invitation at most.
+    invitee_member_id: str | None = Field(default=None, max_length=36, unique=True)
+    state: int
+    inviter_points: int = Field(sa_column=Column(BigInteger, nullable=False))
+    invitee_points: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = utc_timestamp()
+    expire_at: datetime = utc_timestamp()
