@@ -33,6 +33,13 @@ def cny(amount_minor: int) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=amount_minor, currency_code="CNY")
 
 
+# Gold is far above what tests spend elsewhere, so their points are never multiplied.
+LADDER = [
+    pb.Tier(tier_id="member", name="Member", qualifying_spend=cny(0), benefits=["birthday gift"]),
+    pb.Tier(tier_id="gold", name="Gold", qualifying_spend=cny(500_000), factor_milli=1500, benefits=["free parking"]),
+]
+
+
 @dataclass
 class World:
     chain: Chain

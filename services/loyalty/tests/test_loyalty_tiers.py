@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from loyalty_support import RULES, World, a_shop, a_shopper, a_world, cny, loyalty_service, receipts_service  # noqa: F401
+from loyalty_support import LADDER, RULES, World, a_shop, a_shopper, a_world, cny, loyalty_service, receipts_service  # noqa: F401
 from o2o.events.v1 import loyalty_events_pb2 as levents
 from o2o.loyalty.v1 import loyalty_pb2 as pb
 from o2o_runtime.testing.bus import published
@@ -13,12 +13,6 @@ from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.status import invalid_fields
 from o2o_runtime.testing.waiting import eventually
 from o2o_runtime.wellknown import to_duration, to_timestamp
-
-# Gold is far above what the other tests spend, so their points are never multiplied.
-LADDER = [
-    pb.Tier(tier_id="member", name="Member", qualifying_spend=cny(0), benefits=["birthday gift"]),
-    pb.Tier(tier_id="gold", name="Gold", qualifying_spend=cny(500_000), factor_milli=1500, benefits=["free parking"]),
-]
 
 
 async def test_spend_upgrades_at_once_and_gold_earns_half_as_much_again(world: World, platform: Platform) -> None:
