@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "identity": ["o2o_identity.tables"],
     "receipts": ["o2o_receipts.store.tables"],
+    "loyalty": ["o2o_loyalty.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
 }
 
