@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "identity": ["o2o_identity.tables"],
     "receipts": ["o2o_receipts.store.tables"],
+    "positioning": ["o2o_positioning.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
 }
 

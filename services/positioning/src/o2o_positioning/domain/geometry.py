@@ -55,8 +55,6 @@ def simplicity_problem(polygon: Polygon) -> str:
         q = polygon[(i + 1) % len(polygon)]
         if math.dist(p, q) <= EPSILON:
             return f"vertices {i} and {(i + 1) % len(polygon)} are the same point"
-    if abs(area(polygon)) <= EPSILON:
-        return "has no area"
     n = len(polygon)
     for i in range(n):
         a, b = polygon[i], polygon[(i + 1) % n]
@@ -65,6 +63,8 @@ def simplicity_problem(polygon: Polygon) -> str:
                 continue
             if segments_intersect(a, b, polygon[j], polygon[(j + 1) % n]):
                 return f"edges {i} and {j} cross (the polygon must be simple)"
+    if abs(area(polygon)) <= EPSILON:
+        return "has no area"
     return ""
 
 

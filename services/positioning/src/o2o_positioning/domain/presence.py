@@ -129,7 +129,7 @@ def observe(
         seen = zone_at(zones, point)
     if seen == presence.zone_id:
         presence = replace(presence, candidate="", candidate_since=None, candidate_fixes=0)
-    elif seen == presence.candidate:
+    elif presence.candidate_fixes and seen == presence.candidate:
         presence = replace(presence, candidate_fixes=presence.candidate_fixes + 1)
     else:
         presence = replace(presence, candidate=seen, candidate_since=at, candidate_fixes=1)
