@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import grpc
 import numpy as np
 import pytest
 from o2o.common.v1 import common_pb2
@@ -18,7 +19,7 @@ from o2o_runtime.testing.platform import Platform
 from o2o_runtime.wellknown import to_timestamp
 
 # A short visit timeout, so visits end within a test.
-ENV = {"POSITIONING_VISIT_TIMEOUT_S": "4", "POSITIONING_SWEEP_INTERVAL_S": "0.5", "POSITIONING_MODEL_REFRESH_S": "0.5"}
+ENV = {"POSITIONING_VISIT_TIMEOUT_S": "3", "POSITIONING_SWEEP_INTERVAL_S": "0.5", "POSITIONING_MODEL_REFRESH_S": "0.5"}
 SITE = survey.SiteSpec(buildings=1, floors=2, width_m=40.0, depth_m=30.0, aps_per_floor=10, gap_m=0.0)
 # A shelf across the middle of floor 0: from (10, 14) to (30, 16).
 SHELF = [(10.0, 14.0), (30.0, 14.0), (30.0, 16.0), (10.0, 16.0)]
@@ -124,3 +125,52 @@ def positioning(platform: Platform) -> positioning_pb2_grpc.PositioningServiceAs
 @pytest.fixture(scope="session")
 async def store(chain: Chain, positioning: positioning_pb2_grpc.PositioningServiceAsyncStub) -> Store:
     return await open_store(chain, positioning)
+
+
+# ---- walking a shopper through the store ------------------------------------------------
+
+BABY, MIDDLE, SNACKS = (7.0, 6.0, 0), (20.0, 6.0, 0), (33.0, 6.0, 0)
+# Scans in the tests of live tracking: a phone like the survey's, so fixes are steady.
+STEADY = survey.Capture(device_gain_sd_db=0.5, devices=1, drop_rate=0.02)
+
+
+def steady_scans(points: Sequence[tuple[float, float, int]], seed: int = 5) -> list[list[pb.WifiReading]]:
+    table = np.array([(x, y, f, 0) for x, y, f in points], dtype=np.float64)
+    taken = survey.generate(SITE, STEADY, seed=seed, points=table)
+    return [readings(row) for row in taken.rssi]
+
+
+async def stream(
+    stub: positioning_pb2_grpc.PositioningServiceAsyncStub,
+    auth: tuple[tuple[str, str], ...],
+    observations: Sequence[pb.Observation],
+) -> list[pb.StreamObservationsResponse]:
+    """Streams the observations, each answered before the next is sent; the stream's
+    acceptance is awaited before the first write."""
+    call = stub.StreamObservations(metadata=auth)
+    await call.initial_metadata()
+    replies = []
+    for item in observations:
+        await call.write(pb.StreamObservationsRequest(observation=item))
+        reply = await call.read()
+        assert isinstance(reply, pb.StreamObservationsResponse), await call.code()
+        replies.append(reply)
+    await call.done_writing()
+    assert await call.code() is grpc.StatusCode.OK
+    return replies
+
+
+def path_observations(
+    store_id: str,
+    device_id: str,
+    start: datetime,
+    path: Sequence[tuple[float, float, int]],
+    member_id: str = "",
+    seed: int = 5,
+    spacing_s: float = 1.0,
+) -> list[pb.Observation]:
+    """One observation every spacing_s seconds along the path, from start."""
+    return [
+        observation(store_id, device_id, start + timedelta(seconds=i * spacing_s), scan, member_id)
+        for i, scan in enumerate(steady_scans(path, seed))
+    ]

@@ -15,7 +15,16 @@ from o2o_positioning.commands import register
 from o2o_positioning.domain import ble, geometry, survey, tracking
 from o2o_positioning.domain.analytics import heat_counts, render_png, summarise
 from o2o_positioning.domain.navigation import route
-from o2o_positioning.domain.presence import DwellReached, Entered, Exited, Presence, VisitClosed, end_visit, observe
+from o2o_positioning.domain.presence import (
+    Change,
+    DwellReached,
+    Entered,
+    Exited,
+    Presence,
+    VisitClosed,
+    end_visit,
+    observe,
+)
 from o2o_positioning.domain.venue import FloorPlan, Venue, Zone, check_venue, check_zone
 from o2o_positioning.evaluation import evaluate, evaluate_baseline
 
@@ -96,8 +105,9 @@ ZONE_A = Zone("s", "a", "A", 0, ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10
 ZONE_B = Zone("s", "b", "B", 0, ((20.0, 0.0), (30.0, 0.0), (30.0, 10.0), (20.0, 10.0)))
 
 
-def _walk(points: list[tuple[float, float]], thresholds: tuple[int, ...] = ()) -> tuple[Presence, list[object]]:
-    presence, seen = Presence(), []
+def _walk(points: list[tuple[float, float]], thresholds: tuple[int, ...] = ()) -> tuple[Presence, list[Change]]:
+    presence: Presence = Presence()
+    seen: list[Change] = []
     for i, point in enumerate(points):
         presence, changes = observe(presence, [ZONE_A, ZONE_B], point, T0 + timedelta(seconds=i), lambda _z: thresholds)
         seen += changes
