@@ -5,7 +5,7 @@ over when its stream moves to another replica, and consent."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -73,7 +73,8 @@ async def _dwell_triggers(
 async def test_a_walk_through_two_zones(
     platform: Platform, positioning: positioning_pb2_grpc.PositioningServiceAsyncStub, shop: Store
 ) -> None:
-    walk = path_observations(shop.store_id, "phone-walk", utcnow(), WALK)
+    started = utcnow()
+    walk = path_observations(shop.store_id, "phone-walk", started, WALK)
     replies = await stream(positioning, shop.device.auth, walk)
     assert len(replies) == len(WALK)
     events = [(e.kind, e.zone_id) for r in replies for e in r.zone_events]
@@ -107,6 +108,38 @@ async def test_a_walk_through_two_zones(
     assert dwelled[0].dwell_seconds > 0
     assert list(visits[0].zone_ids) == ["baby-aisle", "snacks"]
     assert visits[0].duration_seconds >= (len(WALK) - 2)
+    await _analytics_of_the_walk(positioning, shop, started)
+
+
+async def _analytics_of_the_walk(
+    stub: positioning_pb2_grpc.PositioningServiceAsyncStub, shop: Store, started: datetime
+) -> None:
+    auth = shop.manager.auth
+    stats = await stub.GetZoneStats(pb.GetZoneStatsRequest(store_id=shop.store_id), metadata=auth)
+    by_zone = {z.zone_id: z for z in stats.zones}
+    assert set(by_zone) == {"baby-aisle", "snacks", "coffee"}
+    assert by_zone["baby-aisle"].visits == 1
+    assert by_zone["snacks"].visits == 1
+    assert by_zone["coffee"].visits == 0
+    assert 4 <= by_zone["baby-aisle"].p50_dwell_seconds == by_zone["baby-aisle"].p90_dwell_seconds <= 7
+    routes = await stub.GetTransitions(pb.GetTransitionsRequest(store_id=shop.store_id), metadata=auth)
+    assert [(t.from_zone_id, t.to_zone_id, t.count) for t in routes.transitions] == [("baby-aisle", "snacks", 1)]
+    heat = await stub.GetHeatmap(
+        pb.GetHeatmapRequest(store_id=shop.store_id, floor=0, cell_m=2.0, render_png=True), metadata=auth
+    )
+    assert (heat.columns, heat.rows) == (20, 15)
+    assert sum(heat.counts) == len(WALK)
+    # The fixes in the baby aisle land in its cells (x 2-12, y 2-10).
+    baby_cells = sum(heat.counts[r * heat.columns + c] for r in range(0, 6) for c in range(0, 7))
+    assert baby_cells >= 4
+    assert heat.png.startswith(b"\x89PNG")
+    hour = started.replace(minute=0, second=0, microsecond=0)
+    request = pb.GetFootfallRequest(store_id=shop.store_id)
+    request.start_time.FromDatetime(hour)
+    request.end_time.FromDatetime(hour + timedelta(hours=2))
+    footfall = await stub.GetFootfall(request, metadata=auth)
+    assert footfall.total_visitors == 1
+    assert [h.visitors for h in footfall.hours] == [1, 0]
 
 
 async def _two(platform: Platform, store_id: str) -> list[positioning_events_pb2.ZoneDwelled]:
