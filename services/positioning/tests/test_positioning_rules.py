@@ -16,6 +16,11 @@ from positioning_support import BABY, Store, observation, path_observations, pos
 __all__ = ["positioning", "store"]
 
 
+def _fix(reply: object) -> pb.Fix:
+    assert isinstance(reply, pb.StreamObservationsResponse)
+    return reply.fix
+
+
 def _square(*points: tuple[float, float]) -> pb.Polygon:
     return pb.Polygon(vertices=[pb.Point(x=x, y=y) for x, y in points])
 
@@ -111,7 +116,7 @@ async def test_a_bad_observation_ends_only_its_own_stream(
     await broken.initial_metadata()
     walk = path_observations(store.store_id, "phone-steady", utcnow(), [BABY] * 3)
     await steady.write(pb.StreamObservationsRequest(observation=walk[0]))
-    assert (await steady.read()).fix.floor == 0
+    assert _fix(await steady.read()).floor == 0
     # Nothing of the store heard: skipped, the stream goes on.
     unheard = observation(
         store.store_id, "phone-broken", utcnow(), [pb.WifiReading(bssid="0a:0b:0c:0d:0e:0f", rssi_dbm=-60)]
@@ -132,7 +137,7 @@ async def test_a_bad_observation_ends_only_its_own_stream(
     stopped.cancel()
     for item in walk[1:]:
         await steady.write(pb.StreamObservationsRequest(observation=item))
-        assert (await steady.read()).fix.floor == 0
+        assert _fix(await steady.read()).floor == 0
     await steady.done_writing()
     assert await steady.code() is grpc.StatusCode.OK
     other = await stream(
