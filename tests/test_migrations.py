@@ -24,6 +24,7 @@ TABLES = {
     "identity": ["o2o_identity.tables"],
     "receipts": ["o2o_receipts.store.tables"],
     "loyalty": ["o2o_loyalty.store.tables"],
+    "positioning": ["o2o_positioning.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
 }
 
