@@ -24,6 +24,7 @@ TABLES = {
     "identity": ["o2o_identity.tables"],
     "receipts": ["o2o_receipts.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
+    "recs": ["o2o_recs.store.tables"],
 }
 
 
