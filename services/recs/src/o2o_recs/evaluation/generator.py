@@ -67,7 +67,7 @@ def generate(shape: Shape) -> list[tuple[object, ...]]:
     for customer in range(shape.customers):
         favourites = list(rng.choice(general, size=int(rng.integers(2, 6)), replace=False))
         home = int(rng.integers(shape.stores))
-        staples = _pick(rng, favourites, by_category, weight, int(rng.integers(2, 9)))
+        staples = _pick(rng, favourites, by_category, weight, int(rng.integers(4, 16)))
         cycles = {item: float(rng.uniform(5, 28)) for item in staples}
         visit_every = float(rng.uniform(3, 12))
         baby_from = shape.days * float(rng.uniform(0.2, 0.8)) if rng.random() < 0.12 else None
@@ -83,10 +83,10 @@ def generate(shape: Shape) -> list[tuple[object, ...]]:
             basket: dict[int, int] = {}
             for item in [*staples, *baby]:
                 due = (day - last[item]) / cycles[item]
-                if rng.random() < min(0.92, max(0.05, due - 0.3)):
+                if rng.random() < min(0.7, max(0.02, due - 0.6)):
                     basket[item] = int(rng.integers(1, 3))
                     last[item] = day
-            for item in _pick(rng, favourites, by_category, weight, int(rng.poisson(1.6))):
+            for item in _pick(rng, favourites, by_category, weight, int(rng.poisson(2.0))):
                 basket.setdefault(item, 1)
             if rng.random() < 0.25:
                 # Something popular from anywhere (an offer at the entrance).
