@@ -30,7 +30,7 @@ RULES = {
     "GetBoughtTogether": ITEMS,
     # Profiles are personal: the member, their stores' managers, and services (loyalty).
     "GetCustomerProfile": rule(member(), staff(MANAGERS), service(), resource="member", key="member_id"),
-    "UpsertCatalogItems": rule(staff(CHAIN_WIDE), partner("catalog:write"), service()),
+    "UpsertCatalogItems": rule(staff(CHAIN_WIDE), partner("recs:write"), service()),
     "RebuildModels": rule(staff(CHAIN_WIDE), service()),
 }
 
