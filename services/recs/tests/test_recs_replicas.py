@@ -32,7 +32,7 @@ async def second(
     replica.start()
     chan = channel(replica.address)
     try:
-        yield recs_pb2_grpc.RecsServiceStub(chan)  # type: ignore[misc]
+        yield recs_pb2_grpc.RecsServiceStub(chan)
     finally:
         await chan.close()
         replica.stop()
