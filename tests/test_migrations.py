@@ -26,6 +26,7 @@ TABLES = {
     "loyalty": ["o2o_loyalty.store.tables"],
     "positioning": ["o2o_positioning.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
+    "recs": ["o2o_recs.store.tables"],
 }
 
 
