@@ -166,7 +166,7 @@ def test_every_service_in_services_is_in_the_chart_with_its_ports() -> None:
         assert chart[name]["metricsPort"] == definition.default_metrics_port, name
         assert chart[name]["enabled"], f"services/{name} exists: enable it in helm/o2o/values.yaml"
         named("default", "Deployment", full(name))
-    # Services still to land are in the chart with the architecture's ports, ready to enable.
+    # The ports the architecture page gives them.
     assert {n: chart[n]["port"] for n in ("loyalty", "positioning", "recs")} == {
         "loyalty": 50053,
         "positioning": 50054,
@@ -526,13 +526,14 @@ class Pod:
     ports: frozenset[int]
 
 
+def workload_pod(workload: Manifest) -> Pod:
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    ports = frozenset(p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", []))
+    return Pod(workload["metadata"]["name"], labels, ports)
+
+
 def pods(example: str) -> list[Pod]:
-    found = []
-    for workload in workloads(example):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
-        ports = frozenset(p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", []))
-        found.append(Pod(workload["metadata"]["name"], labels, ports))
-    return found
+    return [workload_pod(w) for w in workloads(example)]
 
 
 def selects(selector: Manifest, labels: dict[str, str]) -> bool:
@@ -602,29 +603,25 @@ def test_network_policies_allow_exactly_the_architectures_traffic(example: str) 
 
 
 def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() -> None:
-    # The upgrade's hooks (loyalty's database and migration Job) run before the upgrade applies
-    # its own policies: what the installed release has must already let them through.
-    upgraded = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=true")) if doc]
-    hooks = [doc for doc in upgraded if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]]
-    new_pods = [
-        Pod(
-            w["metadata"]["name"],
-            w["spec"]["template"]["metadata"]["labels"],
-            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
-        )
-        for w in hooks
-    ]
-    assert {p.name for p in new_pods} == {full("loyalty-migrate"), full("loyalty-postgresql")}
-    installed = of_kind("default", "NetworkPolicy")
-    everything = [*pods("default"), *new_pods]
+    # Installed without recs, then upgraded with it: the upgrade's hooks (recs' database and
+    # migration Job) run before the upgrade applies its own policies, so what the installed
+    # release has must already let them through.
+    installed = [doc for doc in yaml.safe_load_all(render_text("--set", "services.recs.enabled=false")) if doc]
+    assert not [doc for doc in installed if doc["metadata"]["name"] == full("recs-migrate") and doc["kind"] == "Job"]
+    hooks = [doc for doc in workloads("default") if hook(doc) and doc["metadata"]["name"].startswith(full("recs"))]
+    new_pods = [workload_pod(w) for w in hooks]
+    assert {p.name for p in new_pods} == {full("recs-migrate"), full("recs-postgresql")}
+    policies = [doc for doc in installed if doc["kind"] == "NetworkPolicy"]
+    running = [workload_pod(w) for w in installed if w["kind"] in WORKLOADS]
+    everything = [*running, *new_pods]
     reached = {
         (source.name, target.name, port)
         for source in everything
         for target in everything
         for port in target.ports
-        if (source in new_pods or target in new_pods) and allowed(installed, source, target, port)
+        if (source in new_pods or target in new_pods) and allowed(policies, source, target, port)
     }
-    assert reached == {(full("loyalty-migrate"), full("loyalty-postgresql"), 5432)}
+    assert reached == {(full("recs-migrate"), full("recs-postgresql"), 5432)}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
