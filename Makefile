@@ -14,12 +14,13 @@ PROTO_FILES := $(shell find protos -name '*.proto')
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos lint test test-sqlite test-postgres up seed bench clean
+.PHONY: help setup browser protos lint test test-sqlite test-postgres up seed bench clean
 
 help:
 	@echo "make up      run the platform locally (NATS + every service, embedded SQLite)"
 	@echo "make seed    load a small demo chain into the running platform"
-	@echo "make test    lint, type-check and run the whole suite on SQLite and PostgreSQL"
+	@echo "make test    lint, type-check and run the whole suite on SQLite and PostgreSQL (and the"
+	@echo "             console in chromium, installed from Debian's packages when missing)"
 	@echo "make bench   run the benchmarks; results land in bench/results/"
 	@echo "make protos  regenerate the Python stubs from protos/"
 
@@ -37,6 +38,18 @@ $(STUBS): $(VENV)/.synced $(PROTO_FILES) tools/gen_protos.py
 
 setup: $(STUBS)
 
+# The browser tests drive Debian's chromium with Playwright (pinned in the lock; it downloads no
+# browser), with CJK fonts so that the Chinese pages' screenshots are legible. A fresh machine
+# gets both from Debian's packages, as root (CI) or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+browser: $(CHROMIUM) $(CJK_FONT)
+
+$(CHROMIUM) $(CJK_FONT):
+	@echo "installing chromium and fonts-noto-cjk from Debian's packages for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk
+
 protos:
 	rm -f $(STUBS)
 	$(MAKE) $(STUBS)
@@ -50,7 +63,7 @@ lint: setup
 		echo "buf breaking against main"; $(BIN)/buf breaking --against '.git#branch=main'; \
 	else echo "buf breaking: main has no protos yet"; fi
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 up: setup

@@ -359,7 +359,7 @@
       revenue, netRevenue: net,
       refunds: sumMoney(same.map((r) => r.refunds), currency),
       transactions, refundTransactions: sum("refundTransactions"), units: sum("units"),
-      averageBasket: { currencyCode: currency, amountMinor: transactions ? Math.round(revenue.amountMinor / transactions) : 0 },
+      averageBasket: { currencyCode: currency, amountMinor: transactions ? Math.floor(revenue.amountMinor / transactions) : 0 },
       itemsPerBasket: transactions ? sum("units") / transactions : 0,
       memberRevenueShare: revenue.amountMinor ? memberRevenue / revenue.amountMinor : 0,
       newMembers: sum("newMembers"), returningMembers: sum("returningMembers"),
@@ -567,7 +567,11 @@
     const id = member.memberId;
     const [consents, advisor, receipts] = await Promise.all([
       settle(get(`/v1/members/${id}/consents`)),
-      settle(get(`/v1/members/${id}/advisor`)),
+      // No binding yet is a NOT_FOUND: shown as "no advisor", not as an error.
+      settle(get(`/v1/members/${id}/advisor`).catch((error) => {
+        if (error instanceof ApiError && error.status === 404) return {};
+        throw error;
+      })),
       settle(get(`/v1/members/${id}/receipts${query({ pageSize: 10 })}`)),
     ]);
     const granted = new Set(((consents.value || {}).consents || []).filter((c) => c.granted).map((c) => c.purpose));
