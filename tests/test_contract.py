@@ -21,7 +21,8 @@ PROMISED = {
     ),
     "o2o.receipts.v1.ReceiptsService": (
         "SubmitTransaction UploadTransactions GetReceipt ListReceipts ClaimReceipt GetReceiptDocument RefundItems "
-        "SetCommissionRule GetCommissionStatement GetStoreDayReport CloseStoreDay"
+        "SetCommissionRule GetCommissionStatement GetStoreDayReport CloseStoreDay SetAttributionRule "
+        "ListAttributionRules GetStoreSettlement"
     ),
     "o2o.loyalty.v1.LoyaltyService": (
         "GetAccount ListLedger AdjustPoints SetEarnRules ListEarnRules SetTiers ListTiers UpsertReward ListRewards "

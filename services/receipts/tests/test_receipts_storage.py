@@ -17,7 +17,7 @@ from o2o_receipts import domain, publish
 from o2o_receipts.app import Commissions, Reading, ReceiptFilters
 from o2o_receipts.domain import Receipt, ReceiptKind, ReceiptLine, ReceiptPayment
 from o2o_receipts.settings import ReceiptsSettings
-from o2o_receipts.store import NewSale, PendingToken, Repository, sale_writer
+from o2o_receipts.store import NewSale, PendingToken, Repository, RuleBookCache, sale_writer
 from o2o_receipts.store.base import run
 from o2o_receipts.store.receipts import RECEIPT
 from o2o_receipts.store.sales import OUTBOX
@@ -114,7 +114,7 @@ def statements(database: Database) -> Iterator[list[str]]:
 
 
 async def test_each_sale_of_a_batch_stands_alone(database: Database, units: UnitsOfWork[Repository]) -> None:
-    writer = sale_writer(database)
+    writer = sale_writer(database, RuleBookCache(database, 5.0), "receipts")
     try:
         first = await writer.write([sale("T1", member=MEMBER)])
         assert first == [True]
@@ -157,7 +157,7 @@ async def test_each_sale_of_a_batch_stands_alone(database: Database, units: Unit
 async def test_a_page_of_receipts_costs_the_same_statements_whatever_its_size(
     database: Database, units: UnitsOfWork[Repository]
 ) -> None:
-    writer = sale_writer(database)
+    writer = sale_writer(database, RuleBookCache(database, 5.0), "receipts")
     try:
         assert all(await writer.write([sale(f"P{i}", minutes=i) for i in range(30)]))
     finally:
@@ -176,7 +176,7 @@ async def test_a_page_of_receipts_costs_the_same_statements_whatever_its_size(
 async def test_a_commission_statement_costs_the_same_statements_whatever_it_covers(
     database: Database, units: UnitsOfWork[Repository]
 ) -> None:
-    writer = sale_writer(database)
+    writer = sale_writer(database, RuleBookCache(database, 5.0), "receipts")
     try:
         assert all(await writer.write([sale(f"C{i}", minutes=i) for i in range(20)]))
     finally:
@@ -185,7 +185,7 @@ async def test_a_commission_statement_costs_the_same_statements_whatever_it_cove
     counts = []
     for minutes in (2, 20):
         with statements(database) as seen:
-            statement = await commissions.statement(ASSOCIATE, MOMENT, MOMENT + timedelta(minutes=minutes))
+            statement, _ = await commissions.statement(ASSOCIATE, MOMENT, MOMENT + timedelta(minutes=minutes))
         assert len(statement.lines) == 5 * minutes
         counts.append(len(seen))
-    assert counts[0] == counts[1] == 2  # the rules, and the lines with their receipts
+    assert counts[0] == counts[1] == 3  # the rules, the lines with their receipts, the attributed lines

@@ -56,4 +56,6 @@ def friend_link_changed(member_id: str, friend_member_id: str, linked: bool) -> 
 
 
 def advisor_bound(row: AdvisorRow) -> events.AdvisorBound:
-    return events.AdvisorBound(member_id=row.member_id, staff_id=row.staff_id, store_id=row.store_id)
+    return events.AdvisorBound(
+        member_id=row.member_id, staff_id=row.staff_id, store_id=row.store_id, bind_time=to_timestamp(row.bound_at)
+    )

@@ -13,12 +13,13 @@ from o2o_runtime.tasks import periodic
 from o2o_runtime.uow import UnitsOfWork
 
 from o2o_receipts.api import ReceiptsApi
-from o2o_receipts.app import Claims, Commissions, Ingestion, Reading, Receipts, Refunds, Reports
+from o2o_receipts.app import Attribution, Claims, Commissions, Ingestion, Reading, Receipts, Refunds, Reports
+from o2o_receipts.app.attribution import learn_advisor
 from o2o_receipts.app.erasure import forget_member
 from o2o_receipts.app.reports import count_visit
 from o2o_receipts.policy import receipts_policy
 from o2o_receipts.settings import ReceiptsSettings
-from o2o_receipts.store import Repository, sale_writer
+from o2o_receipts.store import Repository, RuleBookCache, sale_writer
 
 NAME = "receipts"
 
@@ -29,7 +30,9 @@ async def mount(runtime: Runtime) -> Mounted:
     credentials = ServiceToken(settings.identity_address, NAME, settings.service_secret.get_secret_value())
     identity = IdentityClient(settings.identity_address, credentials, resolve_timeout_s=settings.resolve_timeout_s)
     units = UnitsOfWork(runtime.database, NAME, Repository)
-    writer = sale_writer(runtime.database)
+    # Ingestion rates attributed lines from this copy of the rules, never a query per sale.
+    rules = RuleBookCache(runtime.database, settings.attribution_rules_refresh_s)
+    writer = sale_writer(runtime.database, rules, NAME)
     sales = GroupCommit(
         writer.write,
         max_batch=settings.sales_batch_max,
@@ -39,10 +42,11 @@ async def mount(runtime: Runtime) -> Mounted:
     receipts = Receipts(
         ingestion=Ingestion(units, identity, settings, sales),
         reading=Reading(units, settings),
-        claims=Claims(units, identity, settings),
+        claims=Claims(units, identity, settings, rules),
         refunds=Refunds(units, identity),
         commissions=Commissions(units),
         reports=Reports(units, identity, settings),
+        attribution=Attribution(units, identity, rules),
     )
     policy = receipts_policy()
     policy.resolvers["staff"] = identity.staff_resource
@@ -52,7 +56,15 @@ async def mount(runtime: Runtime) -> Mounted:
         ],
         policies=[policy],
         subscriptions=[
-            Subscription("identity", units, [on(identity_events_pb2.MemberErased, forget_member)]),
+            Subscription(
+                "identity",
+                units,
+                [
+                    on(identity_events_pb2.MemberErased, forget_member),
+                    # Advisors as identity binds them: sales are attributed without asking identity.
+                    on(identity_events_pb2.AdvisorBound, learn_advisor),
+                ],
+            ),
             # Footfall for the store-day report's conversion rate.
             Subscription("positioning", units, [on(positioning_events_pb2.VisitEnded, count_visit)]),
         ],

@@ -34,6 +34,13 @@ RULES = {
     # Store days: managers of the store (regional managers' tokens carry their region's stores).
     "GetStoreDayReport": rule(staff(MANAGERS), service(), resource="store", key="store_id"),
     "CloseStoreDay": rule(staff(MANAGERS), device(), resource="store", key="store_id"),
+    # Attribution: the owner or an admin anywhere (chain-wide rules theirs alone, checked in
+    # the use case), a regional manager for a store of their region; store managers, whose
+    # stores the rates pay, may read the rules but not set them.
+    "SetAttributionRule": rule(staff((Role.REGIONAL_MANAGER, *CHAIN_WIDE)), resource="store", key="rule.store_id"),
+    "ListAttributionRules": rule(staff(MANAGERS, Relation.ANY)),
+    # The settlement between stores: managers of the store, like its day report.
+    "GetStoreSettlement": rule(staff(MANAGERS), service(), resource="store", key="store_id"),
 }
 
 

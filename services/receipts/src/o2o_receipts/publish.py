@@ -9,7 +9,7 @@ from o2o.common.v1 import common_pb2
 from o2o.events.v1 import receipts_events_pb2 as events
 from o2o_runtime.wellknown import set_timestamp, to_timestamp
 
-from o2o_receipts.domain import LinkMethod, Receipt, ReceiptLine, StoreDayReport
+from o2o_receipts.domain import AttributedSale, LinkMethod, Receipt, ReceiptLine, StoreDayReport
 
 
 def money(amount_minor: int, currency_code: str) -> common_pb2.Money:
@@ -81,6 +81,28 @@ def receipt_refunded(refund: Receipt, original: Receipt) -> events.ReceiptRefund
         original_total=money(original.total_minor, original.currency_code),
     )
     add_event_lines(event.lines, refund.lines, refund.currency_code)
+    return event
+
+
+def sale_attributed(sale: AttributedSale) -> events.SaleAttributed:
+    currency = sale.currency_code
+    event = events.SaleAttributed(
+        receipt_id=sale.receipt_id,
+        original_receipt_id=sale.original_receipt_id,
+        store_id=sale.store_id,
+        member_id=sale.member_id,
+        advisor_id=sale.advisor_id,
+        advisor_store_id=sale.advisor_store_id,
+        channel=sale.channel,  # type: ignore[arg-type]
+    )
+    set_timestamp(event.occurred_time, sale.occurred_at)
+    set_money(event.earned, sale.earned_minor, currency)
+    for line in sale.lines:
+        added = event.lines.add(
+            line_number=line.original_line_number or line.line_number, sku=line.sku, rate_bp=line.rate_bp
+        )
+        set_money(added.amount, line.amount_minor, currency)
+        set_money(added.earned, line.earned_minor, currency)
     return event
 
 

@@ -25,3 +25,6 @@ class ReceiptsSettings(ServiceSettings):
     # for more while sales keep coming (a lone sale is written at once).
     sales_batch_max: int = Field(default=256, ge=1, le=2_000)
     sales_batch_linger_s: float = Field(default=0.002, ge=0, le=0.05)
+    # How stale ingestion's copy of the attribution rules may get (a rule set through this
+    # replica applies at once; through another, within this).
+    attribution_rules_refresh_s: float = Field(default=5.0, gt=0, le=300)

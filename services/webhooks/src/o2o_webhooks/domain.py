@@ -23,6 +23,7 @@ class EventType(IntEnum):
     RECEIPT_CLAIMED = 2
     STORE_DAY_CLOSED = 3
     OFFER_ISSUED = 4
+    SALE_ATTRIBUTED = 5
 
 
 class DeliveryState(IntEnum):
@@ -39,6 +40,7 @@ SCOPE_OF = {
     EventType.RECEIPT_CLAIMED: "receipts:read",
     EventType.STORE_DAY_CLOSED: "reports:read",
     EventType.OFFER_ISSUED: "offers:read",
+    EventType.SALE_ATTRIBUTED: "receipts:read",
 }
 # Where each comes from: (producer, payload type) on the event bus.
 SOURCE_OF = {
@@ -46,9 +48,12 @@ SOURCE_OF = {
     EventType.RECEIPT_CLAIMED: ("receipts", "ReceiptClaimed"),
     EventType.STORE_DAY_CLOSED: ("receipts", "StoreDayClosed"),
     EventType.OFFER_ISSUED: ("loyalty", "OfferIssued"),
+    EventType.SALE_ATTRIBUTED: ("receipts", "SaleAttributed"),
 }
 # Receipts and offers go out only for a known member: an anonymous sale is no partner's.
-MEMBER_EVENTS = frozenset({EventType.RECEIPT_ISSUED, EventType.RECEIPT_CLAIMED, EventType.OFFER_ISSUED})
+MEMBER_EVENTS = frozenset(
+    {EventType.RECEIPT_ISSUED, EventType.RECEIPT_CLAIMED, EventType.OFFER_ISSUED, EventType.SALE_ATTRIBUTED}
+)
 MAX_EVENT_TYPES = len(EventType)
 MAX_STORES = 100
 MAX_URL = 2000

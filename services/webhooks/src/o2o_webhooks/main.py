@@ -57,6 +57,7 @@ async def mount(runtime: Runtime) -> Mounted:
                     on(receipts_events_pb2.ReceiptIssued, routed(EventType.RECEIPT_ISSUED)),
                     on(receipts_events_pb2.ReceiptClaimed, routed(EventType.RECEIPT_CLAIMED)),
                     on(receipts_events_pb2.StoreDayClosed, routed(EventType.STORE_DAY_CLOSED, with_member=False)),
+                    on(receipts_events_pb2.SaleAttributed, routed(EventType.SALE_ATTRIBUTED)),
                 ],
             ),
             Subscription("loyalty", units, [on(loyalty_events_pb2.OfferIssued, routed(EventType.OFFER_ISSUED))]),

@@ -57,7 +57,7 @@ class EventConsumer:
         js = await unless_stopped(stop, self.broker.jetstream())
         if js is None:
             return
-        await ensure_stream(js, self.subscription.producer)
+        await ensure_stream(js, self.subscription.producer, self.broker.stream_replicas)
         psub = await js.pull_subscribe(
             f"o2o.{self.subscription.producer}.>",
             durable=self.durable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from o2o_runtime.identity_client import IdentityClient
 
+from o2o_receipts.api.attribution import AttributionApi
 from o2o_receipts.api.claims import ClaimsApi
 from o2o_receipts.api.commissions import CommissionsApi
 from o2o_receipts.api.ingestion import IngestionApi
@@ -15,7 +16,7 @@ from o2o_receipts.app import Receipts
 from o2o_receipts.settings import ReceiptsSettings
 
 
-class ReceiptsApi(IngestionApi, ReadingApi, ClaimsApi, RefundsApi, CommissionsApi, ReportsApi):
+class ReceiptsApi(IngestionApi, ReadingApi, ClaimsApi, RefundsApi, CommissionsApi, ReportsApi, AttributionApi):
     def __init__(self, receipts: Receipts, identity: IdentityClient, settings: ReceiptsSettings) -> None:
         self.ingestion = receipts.ingestion
         self.reading = receipts.reading
@@ -23,6 +24,7 @@ class ReceiptsApi(IngestionApi, ReadingApi, ClaimsApi, RefundsApi, CommissionsAp
         self.refunds = receipts.refunds
         self.commissions = receipts.commissions
         self.reports = receipts.reports
+        self.attribution = receipts.attribution
         self.identity = identity
         self.claim_url_base = settings.claim_url_base.rstrip("/")
         self.receipt_url_base = settings.receipt_url_base.rstrip("/")

@@ -87,8 +87,9 @@ class CommissionsApi(receipts_pb2_grpc.ReceiptsServiceServicer):
         self, request: pb.GetCommissionStatementRequest, context: Any
     ) -> pb.GetCommissionStatementResponse:
         start, end = _period(request)
-        statement = await self.commissions.statement(request.associate_id, start, end)
-        currency = statement.currency_code
+        statement, distribution = await self.commissions.statement(request.associate_id, start, end)
+        # Either side names the currency when the other had nothing in the period.
+        currency = statement.currency_code or distribution.currency_code
         return pb.GetCommissionStatementResponse(
             associate_id=statement.associate_id,
             sales=money(statement.sales_minor, currency),
@@ -105,5 +106,20 @@ class CommissionsApi(receipts_pb2_grpc.ReceiptsServiceServicer):
                     commission=money(line.commission_minor, currency),
                 )
                 for line in statement.lines
+            ],
+            distribution=money(distribution.earned_minor, currency),
+            distribution_lines=[
+                pb.DistributionLine(
+                    receipt_id=line.receipt_id,
+                    line_number=line.line_number,
+                    occurred_time=to_timestamp(line.occurred_at),
+                    sku=line.sku,
+                    store_id=line.store_id,
+                    channel=line.channel,  # type: ignore[arg-type]
+                    amount=money(line.amount_minor, currency),
+                    rate_bp=line.rate_bp,
+                    earned=money(line.earned_minor, currency),
+                )
+                for line in distribution.lines
             ],
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from o2o_receipts.app.attribution import Attribution
 from o2o_receipts.app.claims import Claims
 from o2o_receipts.app.commissions import Commissions
 from o2o_receipts.app.ingestion import Ingestion, Submitted
@@ -22,9 +23,11 @@ class Receipts:
     refunds: Refunds
     commissions: Commissions
     reports: Reports
+    attribution: Attribution
 
 
 __all__ = [
+    "Attribution",
     "Claims",
     "Commissions",
     "Ingestion",

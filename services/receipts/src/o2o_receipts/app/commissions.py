@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.auth import Principal
+from o2o_runtime.errors import FailedPrecondition
 from o2o_runtime.ids import new_id
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitsOfWork
 
 from o2o_receipts import domain
-from o2o_receipts.domain import CommissionRule, Statement
+from o2o_receipts.domain import CommissionRule, Distribution, Statement
 from o2o_receipts.store import Repository
 
 
@@ -25,8 +26,19 @@ class Commissions:
             await uow.repo.add_rule(rule_id, rule, actor.subject, utcnow())
         return rule_id
 
-    async def statement(self, associate_id: str, start: datetime, end: datetime) -> Statement:
+    async def statement(self, associate_id: str, start: datetime, end: datetime) -> tuple[Statement, Distribution]:
+        """Commission on the lines the associate served, and the distribution they earned as
+        an advisor, over one period."""
         async with self.uow.read() as repo:
             rules = await repo.commission_rules()
             sold = await repo.served_lines(associate_id, start, end)
-        return domain.statement(associate_id, sold, rules)
+            attributed = await repo.distribution_lines(associate_id, start, end)
+        statement = domain.statement(associate_id, sold, rules)
+        distribution = domain.distribution(associate_id, attributed)
+        if statement.currency_code and distribution.currency_code not in ("", statement.currency_code):
+            raise FailedPrecondition(
+                "the associate's commission and distribution are in different currencies",
+                "MIXED_CURRENCY",
+                associate_id,
+            )
+        return statement, distribution

@@ -85,6 +85,12 @@ class Refunds:
                     refund_reason=command.reason,
                 )
                 await uow.repo.add_receipt(refund)
+                # Wherever the goods come back, the advisor gives back their share of them.
+                attributed = await uow.repo.attributed_sale(original.receipt_id)
+                back = domain.take_back(attributed, refund, planned, amounts, already) if attributed else None
+                if back is not None:
+                    await uow.repo.add_attributed(back)
+                    uow.emit(publish.sale_attributed(back), key=back.store_id)
                 await uow.repo.add_refunded(original.receipt_id, {i.original.line_number: i.quantity for i in planned})
                 await uow.repo.add_to_day(
                     command.store_id, day, shard_of(refund.receipt_id), refunds_minor=total, refund_transactions=1

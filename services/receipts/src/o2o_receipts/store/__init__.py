@@ -4,6 +4,7 @@ group-committed writer of sales."""
 from o2o_runtime.db import Database
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from o2o_receipts.store.attribution import AttributionQueries, RuleBookCache
 from o2o_receipts.store.commissions import CommissionQueries
 from o2o_receipts.store.days import DayQueries
 from o2o_receipts.store.links import LinkQueries, PendingLink
@@ -28,7 +29,7 @@ from o2o_receipts.store.tables import (
 )
 
 
-class Repository(ReceiptQueries, DayQueries, CommissionQueries, LinkQueries):
+class Repository(ReceiptQueries, DayQueries, CommissionQueries, LinkQueries, AttributionQueries):
     """Queries over one session; the unit of work owns the transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -39,13 +40,14 @@ class Repository(ReceiptQueries, DayQueries, CommissionQueries, LinkQueries):
         aggregates go."""
         await self.forget_member_receipts(member_id)
         await self.forget_member_days(member_id)
+        await self.forget_member_attribution(member_id)
 
 
-def sale_writer(database: Database) -> SaleWriter:
+def sale_writer(database: Database, rules: RuleBookCache, producer: str) -> SaleWriter:
     """The group commit's writer for the service's database."""
     if database.sqlite:
-        return SqliteSales(database)
-    return PostgresSales(database)
+        return SqliteSales(database, rules, producer)
+    return PostgresSales(database, rules, producer)
 
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "ReceiptLineRow",
     "ReceiptRow",
     "Repository",
+    "RuleBookCache",
     "SaleWriter",
     "StoreDayItemRow",
     "StoreDayMemberRow",

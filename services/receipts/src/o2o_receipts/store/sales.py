@@ -21,6 +21,17 @@ from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import insert, select, tuple_
 
 from o2o_receipts.domain import Receipt
+from o2o_receipts.store.attribution import (
+    ATTRIBUTION,
+    BINDING,
+    BINDINGS_OF,
+    SERVED,
+    BatchAttribution,
+    RuleBookCache,
+    binding_value,
+    group_bindings,
+    plan_batch,
+)
 from o2o_receipts.store.base import run
 from o2o_receipts.store.days import CLOSED, ITEM_KEY, MEMBER_KEY, MEMBER_STORE, SHARD_KEY, TOTALS
 from o2o_receipts.store.links import PENDING
@@ -171,14 +182,24 @@ class SaleWriter(Protocol):
 class SqliteSales:
     """Writes batches in the service's write transaction (SQLite has one writer anyway)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, rules: RuleBookCache, producer: str) -> None:
         self._database = database
+        self._rules = rules
+        self._producer = producer
 
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; in one transaction."""
         fresh = first_per_key(sales)
         now = utcnow()
+        buyers = sorted({s.receipt.member_id for s in fresh if s.receipt.member_id})
+        # Attribution only while rules exist: then one read of the batch's members' advisors.
+        book = await self._rules.current() if buyers else None
         async with self._database.transaction() as session:
+            plan = BatchAttribution()
+            if book:
+                found = (await run(session, BINDINGS_OF.where(BINDING.c.member_id.in_(buyers)))).all()
+                bindings = group_bindings(binding_value(r) for r in found)
+                plan = plan_batch((s.receipt for s in fresh), bindings, book, self._producer)
             days = sorted({(s.receipt.store_id, s.receipt.business_date) for s in fresh})
             closed_query = select(CLOSED.c.store_id, CLOSED.c.business_date).where(
                 tuple_(CLOSED.c.store_id, CLOSED.c.business_date).in_(days)
@@ -196,7 +217,14 @@ class SqliteSales:
                 pending = _pending_rows(written, now)
                 if pending:
                     await run(session, insert(PENDING), pending)
-                await run(session, insert(OUTBOX), [s.outbox for s in written])
+                ids = {s.receipt.receipt_id for s in written}
+                await run(session, insert(OUTBOX), [s.outbox for s in written] + plan.outbox_of(ids))
+                attributed = plan.rows_of(ids)
+                if attributed:
+                    await run(session, insert(ATTRIBUTION), attributed)
+                served = plan.served_of(ids)
+                if served:
+                    await run(session, SERVED, served)
                 day_rows, item_rows = _counter_rows(written, shard_of(written[0].receipt.receipt_id))
                 await upsert(session, StoreDayShardRow, day_rows, keys=SHARD_KEY, add=TOTALS)
                 await upsert(

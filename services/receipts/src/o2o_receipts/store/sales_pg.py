@@ -16,6 +16,16 @@ from o2o_runtime.batching import unnest_rows
 from o2o_runtime.db import Database, DriverConnection
 from o2o_runtime.timeutil import utcnow
 
+from o2o_receipts.store.attribution import (
+    ATTRIBUTION,
+    ATTRIBUTION_COLUMNS,
+    BINDING,
+    BatchAttribution,
+    RuleBookCache,
+    binding_value,
+    group_bindings,
+    plan_batch,
+)
 from o2o_receipts.store.days import CLOSED, ITEM, MEMBER, MEMBER_STORE, SHARD, TOTALS
 from o2o_receipts.store.links import PENDING
 from o2o_receipts.store.receipts import LINE, PAYMENT, RECEIPT
@@ -49,6 +59,10 @@ def _statement() -> str:
     payments = rows(PAYMENT, PAYMENT_COLUMNS, "pi")
     pending = rows(PENDING, PENDING_COLUMNS, "ki")
     outbox = rows(OUTBOX, OUTBOX_COLUMNS, "oi", extra=[("receipt_id", "VARCHAR(36)")])
+    attributed = rows(ATTRIBUTION, ATTRIBUTION_COLUMNS, "ai")
+    served = rows(
+        BINDING, ["member_id", "bound_at"], "si", extra=[("served_at", "TIMESTAMPTZ"), ("receipt_id", "VARCHAR(36)")]
+    )
     shard = f"${n}::INTEGER"
     written = "(SELECT receipt_id FROM r)"
     return f"""
@@ -78,6 +92,19 @@ written_pending AS (
 written_events AS (
     INSERT INTO {OUTBOX.name} ({listed(OUTBOX_COLUMNS)})
     SELECT {listed(OUTBOX_COLUMNS, "oi")} FROM {outbox} WHERE oi.receipt_id IN {written}
+),
+written_attributions AS (
+    INSERT INTO {ATTRIBUTION.name} ({listed(ATTRIBUTION_COLUMNS)})
+    SELECT * FROM {attributed} WHERE ai.receipt_id IN {written}
+),
+served AS (
+    -- The advisor served the member in person: the binding's window runs from this sale.
+    UPDATE {BINDING.name} b SET last_served_at = GREATEST(b.last_served_at, s.served_at)
+    FROM (
+        SELECT member_id, bound_at, max(served_at) AS served_at FROM {served}
+        WHERE si.receipt_id IN {written} GROUP BY member_id, bound_at
+    ) s
+    WHERE b.member_id = s.member_id AND b.bound_at = s.bound_at
 ),
 days AS (
     INSERT INTO {SHARD.name} (store_id, business_date, shard, {listed(TOTALS)})
@@ -125,9 +152,13 @@ SELECT receipt_id FROM r
 
 
 WRITE_SALES = _statement()
+BINDINGS_OF_MEMBERS = (
+    f"SELECT member_id, bound_at, staff_id, store_id, last_served_at FROM {BINDING.name} "
+    "WHERE member_id = ANY($1::VARCHAR[])"
+)
 
 
-def _arguments(sales: Sequence[NewSale]) -> list[Any]:
+def _arguments(sales: Sequence[NewSale], plan: BatchAttribution) -> list[Any]:
     """One array per column, in the statement's order; built column-wise from the values."""
     receipts = [s.receipt for s in sales]
     r = {
@@ -190,7 +221,10 @@ def _arguments(sales: Sequence[NewSale]) -> list[Any]:
         "next_attempt_at": [s.pending.next_attempt_at for s in waiting if s.pending],
         "created_at": [now for _ in waiting],
     }
-    o_ = {column: [s.outbox[column] for s in sales] for column in OUTBOX_COLUMNS}
+    # The sales' ReceiptIssued rows, then SaleAttributed rows: each kept if its sale is written.
+    outbox = [(s.receipt.receipt_id, s.outbox) for s in sales] + plan.outbox
+    o_ = {column: [row[column] for _, row in outbox] for column in OUTBOX_COLUMNS}
+    a_ = {column: [row[column] for row in plan.rows] for column in ATTRIBUTION_COLUMNS}
     return [
         *(r[c] for c in RECEIPT_COLUMNS),
         *(l_[c] for c in LINE_COLUMNS),
@@ -198,7 +232,12 @@ def _arguments(sales: Sequence[NewSale]) -> list[Any]:
         *(p_[c] for c in PAYMENT_COLUMNS),
         *(k_[c] for c in PENDING_COLUMNS),
         *(o_[c] for c in OUTBOX_COLUMNS),
-        [s.receipt.receipt_id for s in sales],
+        [receipt_id for receipt_id, _ in outbox],
+        *(a_[c] for c in ATTRIBUTION_COLUMNS),
+        [m for m, _, _, _ in plan.served],
+        [b for _, b, _, _ in plan.served],
+        [at for _, _, at, _ in plan.served],
+        [receipt_id for _, _, _, receipt_id in plan.served],
         # The batch adds to one shard of each store day: concurrent writers (other replicas)
         # mostly add to others.
         shard_of(sales[0].receipt.receipt_id),
@@ -208,24 +247,32 @@ def _arguments(sales: Sequence[NewSale]) -> list[Any]:
 class PostgresSales:
     """Writes batches on an asyncpg connection of its own (the group commit has one writer)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, rules: RuleBookCache, producer: str) -> None:
         self._connection = DriverConnection(database)
         self._on_commit = database.committed
+        self._rules = rules
+        self._producer = producer
+
+    async def _plan(self, connection: Any, sales: Sequence[NewSale]) -> BatchAttribution:
+        """Attribution of the batch: one read of its members' advisors, only while rules exist."""
+        members = sorted({s.receipt.member_id for s in sales if s.receipt.member_id})
+        book = await self._rules.current() if members else None
+        if not book:
+            return BatchAttribution()
+        records = await connection.fetch(BINDINGS_OF_MEMBERS, members)
+        bindings = group_bindings(binding_value(tuple(r)) for r in records)
+        return plan_batch((s.receipt for s in sales), bindings, book, self._producer)
 
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; all in one statement (one transaction)."""
         fresh = first_per_key(sales)
         connection = await self._connection.get()
-        inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh))}
+        plan = await self._plan(connection, fresh)
+        inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh, plan))}
         if inserted:
             # The relay publishes the batch's events straight away, without reading them back.
-            self._on_commit(
-                [
-                    (s.outbox["event_id"], s.outbox["subject"], s.outbox["envelope"], s.outbox["created_at"])
-                    for s in fresh
-                    if s.receipt.receipt_id in inserted
-                ]
-            )
+            rows = [s.outbox for s in fresh if s.receipt.receipt_id in inserted] + plan.outbox_of(inserted)
+            self._on_commit([(r["event_id"], r["subject"], r["envelope"], r["created_at"]) for r in rows])
         return [s.receipt.receipt_id in inserted for s in sales]
 
     async def close(self) -> None:

@@ -187,3 +187,65 @@ class CommissionRuleRow(SQLModel, table=True):
     effective_from: datetime = utc_timestamp()
     created_by: str = Field(max_length=36)
     created_at: datetime = utc_timestamp()
+
+
+class AttributionRuleRow(SQLModel, table=True):
+    """A distribution rule; those of one store, scope and key never overlap in time."""
+
+    __tablename__ = "attribution_rule"
+
+    rule_id: str = Field(primary_key=True, max_length=36)
+    # The advisor's store the rule pays for; "" chain-wide.
+    store_id: str = Field(default="", max_length=36)
+    scope: str = Field(max_length=16)
+    key: str = Field(default="", max_length=100)
+    channel: int = 0
+    rate_bp: int
+    window_s: int = Field(sa_type=BigInteger)
+    shared_line_share_bp: int = 0
+    effective_from: datetime = utc_timestamp()
+    expires_at: datetime | None = utc_timestamp(nullable=True)
+    created_by: str = Field(max_length=36)
+    created_at: datetime = utc_timestamp()
+
+
+class AdvisorBindingRow(SQLModel, table=True):
+    """Each advisor a member had and from when (identity's AdvisorBound events), so a sale is
+    attributed to the advisor as of its time; read a batch of members per write."""
+
+    __tablename__ = "member_advisor"
+
+    member_id: str = Field(primary_key=True, max_length=36)
+    bound_at: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    staff_id: str = Field(max_length=36)
+    store_id: str = Field(max_length=36)
+    # The latest sale the advisor served the member in person: the window runs from it.
+    last_served_at: datetime = utc_timestamp()
+
+
+class AttributionRow(SQLModel, table=True):
+    """A line attributed to an advisor (a sale's, earned positive) or taken back (a refund's,
+    negative). The key makes a line attributed at most once."""
+
+    __tablename__ = "attribution"
+    __table_args__ = (
+        Index("ix_attribution_advisor_time", "advisor_id", "occurred_at"),
+        Index("ix_attribution_advisor_store_time", "advisor_store_id", "occurred_at"),
+        Index("ix_attribution_selling_store_time", "selling_store_id", "occurred_at"),
+    )
+
+    receipt_id: str = Field(primary_key=True, foreign_key="receipt.receipt_id", max_length=36)
+    line_number: int = Field(primary_key=True)
+    original_receipt_id: str = Field(default="", max_length=36)
+    original_line_number: int = 0
+    advisor_id: str = Field(max_length=36)
+    advisor_store_id: str = Field(max_length=36)
+    selling_store_id: str = Field(max_length=36)
+    member_id: str = Field(default="", max_length=36)
+    channel: int
+    sku: str = Field(max_length=64)
+    currency_code: str = Field(max_length=3)
+    amount_minor: int = Field(sa_type=BigInteger)
+    rate_bp: int
+    earned_minor: int = Field(sa_type=BigInteger)
+    occurred_at: datetime = utc_timestamp()
