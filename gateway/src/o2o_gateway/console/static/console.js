@@ -84,7 +84,13 @@
     if (reason) sessionStorage.setItem(NOTICE, reason);
   }
 
+  // Once the page is leaving, calls still in flight must not rewrite why (a sign-out is not
+  // an expiry because a request ended after it).
+  let leaving = false;
+
   function signOut(reason) {
+    if (leaving) return;
+    leaving = true;
     endSession(reason);
     location.assign("/console/signin");
   }
@@ -440,6 +446,7 @@
     };
     controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
     scopeSelect.addEventListener("change", () => { sync(); load(); });
+    for (const input of [storeSelect, regionSelect, dateInput]) input.addEventListener("change", () => load());
     main().replaceChildren(el("h1", { text: t("page.day") }), controls, body);
     sync();
     if (!stores.length && !chosenStore) {
@@ -447,7 +454,11 @@
       return;
     }
 
+    // Only the latest request's answer is drawn: a slower earlier one never overwrites it.
+    let latest = 0;
+
     async function load() {
+      const mine = ++latest;
       const scope = scopeSelect.value;
       const day = dateInput.value;
       remember({ scope, store: scope === "store" ? storeSelect.value : "", region: scope === "region" ? regionSelect.value : "", date: day });
@@ -456,11 +467,16 @@
       if (scope === "store") chosen = [stores.find((s) => s.storeId === storeSelect.value) || { storeId: storeSelect.value, timeZone: zoneOf(), code: storeSelect.value, name: "" }];
       else if (scope === "region") chosen = stores.filter((s) => s.region === regionSelect.value);
       else chosen = stores;
+      if (!chosen.length) {
+        body.replaceChildren(notice("info", t("day.nostores")));
+        return;
+      }
       try {
         const reports = await Promise.all(chosen.map((s) => get(`/v1/stores/${s.storeId}/days/${day}/report`).then((r) => r.report)));
         const single = scope === "store";
         const report = single ? reports[0] : rollUp(reports);
         const hours = await salesByHour(chosen, day);
+        if (mine !== latest) return;
         body.replaceChildren(...renderDay(report, chosen, single, day, hours));
         drawSales(document.getElementById("sales-chart"), hours, report.footfallByHour || [], report.revenue.currencyCode, chosen[0].timeZone);
         if (single && MANAGERS.has(current.role)) {
@@ -471,7 +487,7 @@
             t("day.nocommissions"))), (error) => slot.replaceChildren(problem(error) || ""));
         }
       } catch (error) {
-        body.replaceChildren(problem(error) || "");
+        if (mine === latest) body.replaceChildren(problem(error) || "");
       }
     }
 
