@@ -458,13 +458,19 @@ class Pod:
     ports: frozenset[int]
 
 
+def _pods_of(docs: list[Manifest]) -> list[Pod]:
+    return [
+        Pod(
+            w["metadata"]["name"],
+            w["spec"]["template"]["metadata"]["labels"],
+            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
+        )
+        for w in docs
+    ]
+
+
 def pods(example: str) -> list[Pod]:
-    found = []
-    for workload in workloads(example):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
-        ports = frozenset(p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", []))
-        found.append(Pod(workload["metadata"]["name"], labels, ports))
-    return found
+    return _pods_of(workloads(example))
 
 
 def selects(selector: Manifest, labels: dict[str, str]) -> bool:
@@ -534,21 +540,19 @@ def test_network_policies_allow_exactly_the_architectures_traffic(example: str) 
 
 
 def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() -> None:
-    # The upgrade's hooks (loyalty's database and migration Job) run before the upgrade applies
-    # its own policies: what the installed release has must already let them through.
-    upgraded = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=true")) if doc]
-    hooks = [doc for doc in upgraded if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]]
-    new_pods = [
-        Pod(
-            w["metadata"]["name"],
-            w["spec"]["template"]["metadata"]["labels"],
-            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
-        )
-        for w in hooks
+    # A release installed without loyalty, upgraded to the defaults: the upgrade's hooks
+    # (loyalty's database and migration Job) run before the upgrade applies its own policies,
+    # so what the installed release has must already let them through.
+    before = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=false")) if doc]
+    hooks = [
+        doc
+        for doc in rendered("default")
+        if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]
     ]
+    new_pods = _pods_of(hooks)
     assert {p.name for p in new_pods} == {full("loyalty-migrate"), full("loyalty-postgresql")}
-    installed = of_kind("default", "NetworkPolicy")
-    everything = [*pods("default"), *new_pods]
+    installed = [doc for doc in before if doc["kind"] == "NetworkPolicy"]
+    everything = [*_pods_of([doc for doc in before if doc["kind"] in WORKLOADS]), *new_pods]
     reached = {
         (source.name, target.name, port)
         for source in everything
