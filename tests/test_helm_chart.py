@@ -526,14 +526,19 @@ class Pod:
     ports: frozenset[int]
 
 
-def workload_pod(workload: Manifest) -> Pod:
-    labels = workload["spec"]["template"]["metadata"]["labels"]
-    ports = frozenset(p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", []))
-    return Pod(workload["metadata"]["name"], labels, ports)
+def _pods_of(docs: list[Manifest]) -> list[Pod]:
+    return [
+        Pod(
+            w["metadata"]["name"],
+            w["spec"]["template"]["metadata"]["labels"],
+            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
+        )
+        for w in docs
+    ]
 
 
 def pods(example: str) -> list[Pod]:
-    return [workload_pod(w) for w in workloads(example)]
+    return _pods_of(workloads(example))
 
 
 def selects(selector: Manifest, labels: dict[str, str]) -> bool:
@@ -603,17 +608,19 @@ def test_network_policies_allow_exactly_the_architectures_traffic(example: str) 
 
 
 def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() -> None:
-    # Installed without recs, then upgraded with it: the upgrade's hooks (recs' database and
-    # migration Job) run before the upgrade applies its own policies, so what the installed
-    # release has must already let them through.
-    installed = [doc for doc in yaml.safe_load_all(render_text("--set", "services.recs.enabled=false")) if doc]
-    assert not [doc for doc in installed if doc["metadata"]["name"] == full("recs-migrate") and doc["kind"] == "Job"]
-    hooks = [doc for doc in workloads("default") if hook(doc) and doc["metadata"]["name"].startswith(full("recs"))]
-    new_pods = [workload_pod(w) for w in hooks]
-    assert {p.name for p in new_pods} == {full("recs-migrate"), full("recs-postgresql")}
-    policies = [doc for doc in installed if doc["kind"] == "NetworkPolicy"]
-    running = [workload_pod(w) for w in installed if w["kind"] in WORKLOADS]
-    everything = [*running, *new_pods]
+    # A release installed without loyalty, upgraded to the defaults: the upgrade's hooks
+    # (loyalty's database and migration Job) run before the upgrade applies its own policies,
+    # so what the installed release has must already let them through.
+    before = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=false")) if doc]
+    hooks = [
+        doc
+        for doc in rendered("default")
+        if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]
+    ]
+    new_pods = _pods_of(hooks)
+    assert {p.name for p in new_pods} == {full("loyalty-migrate"), full("loyalty-postgresql")}
+    installed = [doc for doc in before if doc["kind"] == "NetworkPolicy"]
+    everything = [*_pods_of([doc for doc in before if doc["kind"] in WORKLOADS]), *new_pods]
     reached = {
         (source.name, target.name, port)
         for source in everything
