@@ -626,9 +626,9 @@ def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() 
         for source in everything
         for target in everything
         for port in target.ports
-        if (source in new_pods or target in new_pods) and allowed(policies, source, target, port)
+        if (source in new_pods or target in new_pods) and allowed(installed, source, target, port)
     }
-    assert reached == {(full("recs-migrate"), full("recs-postgresql"), 5432)}
+    assert reached == {(full("loyalty-migrate"), full("loyalty-postgresql"), 5432)}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
