@@ -24,6 +24,7 @@ from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
 from o2o_runtime.testing.keys import FakeKeys, SigningKey
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.plugin import GATEWAY_UPSTREAMS
 from o2o_runtime.testing.servers import free_port
 from o2o_runtime.testing.waiting import eventually
 from openapi_spec_validator import validate
@@ -209,14 +210,14 @@ async def test_operations_endpoints_and_openapi(gateway: httpx.AsyncClient) -> N
     assert (await gateway.get("/healthz")).json() == {"status": "alive"}
     ready = await gateway.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["upstreams"] == {"identity": "SERVING", "receipts": "SERVING", "webhooks": "SERVING"}
+    assert ready.json()["upstreams"] == dict.fromkeys(GATEWAY_UPSTREAMS, "SERVING")
     document = (await gateway.get("/openapi.json")).json()
     validate(document)
     operations = {op["x-grpc-method"] for path in document["paths"].values() for op in path.values()}
     assert "/o2o.identity.v1.IdentityService/GetMember" in operations
     assert "/o2o.receipts.v1.ReceiptsService/GetStoreDayReport" in operations
     # Services not behind this gateway are not offered.
-    assert not any(op.startswith("/o2o.loyalty.") for op in operations)
+    assert not any(op.startswith("/o2o.positioning.") for op in operations)
     # Client-streaming RPCs are for devices over gRPC only.
     assert "/o2o.receipts.v1.ReceiptsService/UploadTransactions" not in operations
     echoed = await gateway.get("/v1/jwks", headers={"X-Request-Id": "req-123"})
