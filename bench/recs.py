@@ -5,6 +5,7 @@ the full model rebuild, and the serving process's resident memory."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -43,7 +44,7 @@ async def _fill(dsn: str, items: int, members: int, per_member: int, store_id: s
     now = datetime.now(UTC)
     skus = [f"SKU-{i:06d}" for i in range(items)]
     # Popularity skew: a few items sell most.
-    weights = [1.0 / (rank + 1) ** 0.9 for rank in range(items)]
+    weights = list(itertools.accumulate(1.0 / (rank + 1) ** 0.9 for rank in range(items)))
     member_ids = [new_id() for _ in range(members)]
     connection = await asyncpg.connect(dsn)
     try:
@@ -81,7 +82,7 @@ async def _fill(dsn: str, items: int, members: int, per_member: int, store_id: s
         interactions = []
         units: dict[str, int] = {}
         for member in member_ids:
-            for sku in set(rng.choices(skus, weights, k=per_member)):
+            for sku in set(rng.choices(skus, cum_weights=weights, k=per_member)):
                 count = rng.randint(1, 6)
                 units[sku] = units.get(sku, 0) + count
                 interactions.append(
@@ -105,7 +106,7 @@ async def _fill(dsn: str, items: int, members: int, per_member: int, store_id: s
             records=[(store, sku, n) for sku, n in units.items() for store in ("", store_id)],
             columns=["store_id", "sku", "units"],
         )
-        pairs = {(s, rng.choices(skus, weights)[0]) for s in skus for _ in range(NEIGHBOURS)}
+        pairs = {(s, other) for s in skus for other in rng.choices(skus, cum_weights=weights, k=NEIGHBOURS)}
         await connection.copy_records_to_table(
             "recs_pair",
             records=[(a, b, rng.randint(1, 50)) for a, b in pairs if a != b],

@@ -14,7 +14,7 @@ from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.recs.v1 import recs_pb2 as pb
 from o2o.recs.v1 import recs_pb2_grpc
 from o2o_runtime.ids import new_id
-from o2o_runtime.testing import bus
+from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.waiting import eventually
@@ -174,8 +174,8 @@ async def test_profile_and_the_new_parent_tag_reach_loyalty(
     assert 7.0 < profile.purchase_interval_days < 8.0
     assert [t.tag for t in profile.tags] == ["new_parent"]
     assert "baby" in profile.tags[0].evidence
-    published = await bus.published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
-    assert any(e.member_id == world.parent.subject and list(e.tags) == ["new_parent"] for _, e in published)
+    tags_changed = await published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
+    assert any(e.member_id == world.parent.subject and list(e.tags) == ["new_parent"] for _, e in tags_changed)
 
 
 async def test_history_counts_each_receipt_once_and_refunds_take_items_back(
