@@ -285,3 +285,31 @@ async def test_erasure_removes_history_and_profile(
     await eventually(gone, what="the erasure to reach recs")
     got = reasons(await recommend(recs, loyalty_caller, member.subject, store.store_id))
     assert {reason for reason, _ in got.values()} == {R.REASON_CODE_POPULAR_IN_STORE}
+
+
+async def test_withdrawn_profiling_consent_takes_the_tags_away(
+    platform: Platform, recs: recs_pb2_grpc.RecsServiceAsyncStub, chain: Chain, loyalty_caller: Actor
+) -> None:
+    store = await chain.store()
+    member = await chain.member(store.store_id, consents=ALL_CONSENTS)
+    await known(recs, loyalty_caller, member.subject)
+    buys = [
+        issued(store.store_id, member.subject, days_ago(age), ("formula-x", "baby formula", 1)) for age in (30, 20, 10)
+    ]
+    await publish(platform, "receipts", *buys)
+    await chain.identity.SetConsent(
+        ipb.SetConsentRequest(member_id=member.subject, purpose=common_pb2.CONSENT_PURPOSE_PROFILING, granted=False),
+        metadata=member.auth,
+    )
+
+    async def untagged() -> bool:
+        events = await published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
+        mine = [list(e.tags) for _, e in events if e.member_id == member.subject]
+        return mine == [["new_parent"], []]
+
+    await eventually(untagged, what="the tags to be withdrawn")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await recs.GetCustomerProfile(
+            pb.GetCustomerProfileRequest(member_id=member.subject), metadata=loyalty_caller.auth
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
