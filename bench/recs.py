@@ -157,7 +157,15 @@ async def run(progress: Progress) -> Outcome:
                     recs.address, "RecsService/GetRecommendations", request, [admin.token], concurrency=CONCURRENCY
                 )
 
-            steps: list[Step[dict[str, Any]]] = [("recommend", recommend), ("echo", echo.measure)]
+            async def saturated() -> dict[str, Any]:
+                # As many in flight as the echo ceiling is measured with: the throughput ratio.
+                return await load(recs.address, "RecsService/GetRecommendations", request, [admin.token])
+
+            steps: list[Step[dict[str, Any]]] = [
+                ("recommend", recommend),
+                ("saturated", saturated),
+                ("echo", echo.measure),
+            ]
             rounds = await interleave(steps, bench.rounds, progress.step)
             assert recs.process is not None
             resident = _resident_mib(recs.process.pid)
