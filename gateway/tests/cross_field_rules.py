@@ -160,6 +160,18 @@ def _refund(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known
     body["posTransactionNumber"] = "RF-" + receipt[-12:]
 
 
+def _catalog_items(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Catalog prices are amounts of a currency, never negative."""
+    if not isinstance(body, dict):
+        return
+    for item in body.get("items") or []:
+        if isinstance(item, dict) and isinstance(item.get("price"), dict):
+            item["price"] = {
+                "amountMinor": str(_minor(_amount(item["price"]), 0, 100_000_000)),
+                "currencyCode": known.currency,
+            }
+
+
 def _amount(money: Any) -> Any:
     return money.get("amountMinor") if isinstance(money, dict) else None
 
@@ -289,6 +301,7 @@ _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] 
     "LoyaltyService_SetTiers": _tiers,
     "LoyaltyService_UpsertReward": _reward,
     "LoyaltyService_CreateCampaign": _campaign,
+    "RecsService_UpsertCatalogItems": _catalog_items,
     "IdentityService_RegisterMember": _register_member,
     "IdentityService_UpdateMember": _update_member,
     "IdentityService_CreateStaff": _create_staff,
