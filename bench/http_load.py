@@ -49,7 +49,8 @@ async def run(url: str, headers: list[str], concurrency: int, duration_s: float,
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
                 status = await _get(reader, writer, request)
-                if status != 200:
+                # 304: a conditional GET answered "not modified", as meant.
+                if status not in (200, 304):
                     errors[str(status)] = errors.get(str(status), 0) + 1
                     continue
                 if measuring:

@@ -18,6 +18,8 @@ import pytest
 from console_browser import CHROMIUM, CHROMIUM_ARGS, TABLET, console, staff
 from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
+from o2o.positioning.v1 import positioning_pb2 as ppb
+from o2o.positioning.v1 import positioning_pb2_grpc
 from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import Chain, unique
@@ -199,40 +201,81 @@ async def test_find_a_member_by_phone_and_see_what_their_consent_allows(
         assert c.outside == []
 
 
+async def lay_out_the_floor(platform: Platform, chain: Chain, store_id: str) -> None:
+    """A floor of 40 x 30 m with two zones, through positioning's own RPCs."""
+    stub = positioning_pb2_grpc.PositioningServiceStub(platform.channel("positioning"))
+    admin = (await chain.admin()).auth
+
+    def square(x0: float, y0: float, x1: float, y1: float) -> ppb.Polygon:
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        return ppb.Polygon(vertices=[ppb.Point(x=x, y=y) for x, y in corners])
+
+    venue = ppb.Venue(store_id=store_id, floors=[ppb.Floor(floor=0, name="Ground", width_m=40, height_m=30)])
+    await stub.UpsertVenue(ppb.UpsertVenueRequest(venue=venue), metadata=admin)
+    for zone_id, area in (("baby-aisle", square(2, 2, 12, 10)), ("snacks", square(28, 2, 38, 10))):
+        zone = ppb.Zone(store_id=store_id, zone_id=zone_id, name=zone_id, floor=0, area=area)
+        await stub.UpsertZone(ppb.UpsertZoneRequest(zone=zone), metadata=admin)
+
+
 async def test_floor_campaigns_and_labels_in_chinese(
-    browser: Browser, gateway: httpx.AsyncClient, chain: Chain, shots: Path
+    browser: Browser, gateway: httpx.AsyncClient, chain: Chain, platform: Platform, shots: Path
 ) -> None:
     store = await chain.store()
     manager = await staff(chain, common_pb2.STAFF_ROLE_STORE_MANAGER, store_ids=[store.store_id])
+    owner = await staff(chain, common_pb2.STAFF_ROLE_OWNER)
     offered = await offered_services(gateway)
+    if "positioning" in offered:
+        await lay_out_the_floor(platform, chain, store.store_id)
     async with console(browser, base_url(gateway), shots, locale="zh-CN", viewport=TABLET) as c:
         await c.open("/console/signin")
         await expect(c.page.locator("h1")).to_have_text("登录门店控制台")
         await c.sign_in(manager.login)
         await expect(c.page).to_have_url(ON_THE_DAY_PAGE)
         await expect(c.page.locator("nav")).to_contain_text("门店日报")
-        await c.open("/console/floor")
+
+        await c.open(f"/console/floor?store={store.store_id}")
         if "positioning" in offered:
+            # The floor's heatmap is drawn (a 40 x 30 m floor, an empty period: no heat yet).
             await expect(c.page.locator("#floor-heatmap canvas")).to_be_visible()
-            await expect(c.page.locator("#floor-dwell")).to_contain_text("p90")
+            assert await c.page.evaluate("document.getElementById('heatmap').width") > 0
+            for panel in ("#floor-dwell", "#floor-routes", "#floor-footfall"):
+                await expect(c.page.locator(panel)).to_be_visible()
+                await expect(c.page.locator(panel)).not_to_contain_text("平台拒绝了请求")
         else:
             await expect(c.page.locator(".notice.unavailable")).to_contain_text("positioning")
         assert await c.fits_the_width()
         await c.shot("floor-zh")
 
+        # A store manager reads campaigns; creating one is the chain's (loyalty refuses it).
         await c.open("/console/campaigns")
         if "loyalty" in offered:
-            name = unique("Weekend ")
-            await c.page.fill("#campaign-name", name)
-            await c.page.select_option("#campaign-stores", store.store_id)
+            await expect(c.page.locator("#campaign-list")).not_to_contain_text("加载中")
+            await c.page.fill("#campaign-name", unique("Store "))
             await c.page.fill("#campaign-reward", "100")
             await c.page.click("#campaign-create")
-            await expect(c.page.locator("#campaign-message")).to_contain_text("活动已创建")
-            row = c.page.locator("#campaign-list tr", has_text=name)
-            await row.locator("button.pause").click()
-            await expect(row).to_contain_text("已暂停")
+            await expect(c.page.locator("#campaign-message")).to_contain_text("无权查看")
         else:
             await expect(c.page.locator(".notice.unavailable")).to_contain_text("loyalty")
+        assert c.outside == []
+
+    if "loyalty" not in offered:
+        return
+    async with console(browser, base_url(gateway), shots, locale="zh-CN", viewport=TABLET) as c:
+        await c.sign_in(owner.login)
+        await expect(c.page).to_have_url(ON_THE_DAY_PAGE)
+        await c.open("/console/campaigns")
+        name = unique("Weekend ")
+        await c.page.fill("#campaign-name", name)
+        await c.page.select_option("#campaign-stores", store.store_id)
+        await c.page.fill("#campaign-reward", "100")
+        await c.page.fill("#campaign-quietfrom", "22")
+        await c.page.fill("#campaign-quietto", "8")
+        await c.page.click("#campaign-create")
+        await expect(c.page.locator("#campaign-message")).to_contain_text("活动已创建")
+        row = c.page.locator("#campaign-list tr", has_text=name)
+        await expect(row).to_contain_text("进行中")
+        await row.locator("button.pause").click()
+        await expect(row).to_contain_text("已暂停")
         assert await c.fits_the_width()
         await c.shot("campaigns-zh")
         assert c.outside == []

@@ -119,6 +119,12 @@ class Console:
     def __init__(self, services: Iterable[str]) -> None:
         self.services = frozenset(services)
         self._docs = docs_page()
+        # Every page in every language, built once: a page holds no data of its own.
+        self._pages = {
+            (page, language): console_page(page, language, self.services).encode()
+            for page in PAGES
+            for language in (i18n.ENGLISH, i18n.SIMPLIFIED_CHINESE)
+        }
 
     async def home(self, _request: Request) -> Response:
         return RedirectResponse("/console/day", status_code=302)
@@ -128,8 +134,9 @@ class Console:
         if page not in PAGES:
             return HTMLResponse("<!doctype html><title>Not found</title><p>Not found.</p>", status_code=404)
         language = i18n.negotiate(request.headers.get("accept-language", ""))
-        body = console_page(page, language, self.services)
-        return HTMLResponse(body, headers={**_headers(CONSOLE_POLICY), "Content-Language": language})
+        return HTMLResponse(
+            self._pages[page, language], headers={**_headers(CONSOLE_POLICY), "Content-Language": language}
+        )
 
     async def asset(self, request: Request) -> Response:
         found = assets.assets().get(request.url.path)

@@ -220,6 +220,11 @@
     return { start: localMidnight(day, timeZone).toISOString(), end: localMidnight(nextDay(day), timeZone).toISOString() };
   }
 
+  function hourLabel(iso, timeZone) {
+    const p = parts(new Date(iso), timeZone);
+    return `${p.month}-${p.day} ${p.hour}:00`;
+  }
+
   const today = (timeZone) => new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date());
   const localHour = (iso, timeZone) => Number(parts(new Date(iso), timeZone).hour);
 
@@ -718,7 +723,7 @@
         if (chart) chart.destroy();
         chart = new window.Chart(document.getElementById("footfall-chart"), {
           type: "bar",
-          data: { labels: hours.map((h) => when(h.hourStartTime, zone())), datasets: [{ label: t("day.visitors"), data: hours.map((h) => Number(h.visitors || 0)), backgroundColor: "#d9822b" }] },
+          data: { labels: hours.map((h) => hourLabel(h.hourStartTime, zone())), datasets: [{ label: t("day.visitors"), data: hours.map((h) => Number(h.visitors || 0)), backgroundColor: "#d9822b" }] },
           options: { animation: false, responsive: true, maintainAspectRatio: false },
         });
       }
