@@ -15,7 +15,7 @@ from rich.console import Console
 from bench.common import Outcome, record, settings
 from bench.report import Display, summary_table, write_summary
 
-BENCHMARKS = ("identity", "receipts", "events", "gateway", "metrics_overhead")
+BENCHMARKS = ("identity", "receipts", "events", "gateway", "metrics_overhead", "positioning")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -29,8 +29,8 @@ VOTERS = 12
 NEIGHBOURS = 4
 CHUNK = 512
 # Cluster-then-kNN: cells of this side, and how many of the best cells are searched.
-CELL_M = 8.0
-CELLS_SEARCHED = 6
+CELL_M = 10.0
+CELLS_SEARCHED = 5
 # The accuracy radius never claims better than this, metres.
 MIN_ACCURACY_M = 1.5
 
