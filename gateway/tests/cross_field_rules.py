@@ -172,7 +172,54 @@ def _minor(value: Any, low: int, high: int) -> int:
     return max(low, min(high, number))
 
 
+# Positioning: a venue of two floors, 40 m x 30 m, and everything placed on its ground floor, so
+# that geometry (polygons simple and on a floor of the venue) holds as the service checks it.
+_FLOORS = [{"floor": 0, "widthM": 40, "heightM": 30}, {"floor": 1, "widthM": 40, "heightM": 30}]
+_SQUARE = {"vertices": [{"x": 2, "y": 2}, {"x": 8, "y": 2}, {"x": 8, "y": 8}, {"x": 2, "y": 8}]}
+
+
+def _venue(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if isinstance(body, dict):
+        body["floors"] = [dict(floor) for floor in _FLOORS]
+
+
+def _on_the_ground_floor(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if not isinstance(body, dict):
+        return
+    body["floor"] = 0
+    if "area" in body or "zoneId" in body:
+        body["area"] = dict(_SQUARE)
+    if "position" in body or "uuid" in body:
+        body["position"] = {"x": 5, "y": 5}
+
+
+def _observed_now(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if isinstance(body, dict):
+        body["observeTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _heatmap(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    path["floor"] = 0
+    _period(path, query, body, known)
+
+
+def _navigate(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if isinstance(body, dict) and isinstance(body.get("position"), dict):
+        body["position"]["floor"] = 0
+        body["position"]["position"] = {"x": 5, "y": 20}
+
+
 _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] = {
+    "PositioningService_UpsertVenue": _venue,
+    "PositioningService_UpsertZone": _on_the_ground_floor,
+    "PositioningService_RegisterBeacon": _on_the_ground_floor,
+    "PositioningService_RegisterAccessPoint": _on_the_ground_floor,
+    "PositioningService_Locate": _observed_now,
+    "PositioningService_GetZoneStats": _period,
+    "PositioningService_GetTransitions": _period,
+    "PositioningService_GetHeatmap": _heatmap,
+    "PositioningService_GetFootfall": _period,
+    "PositioningService_Navigate": _navigate,
     "IdentityService_RegisterMember": _register_member,
     "IdentityService_UpdateMember": _update_member,
     "IdentityService_CreateStaff": _create_staff,
