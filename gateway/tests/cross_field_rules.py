@@ -183,10 +183,21 @@ def _venue(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known)
         body["floors"] = [dict(floor) for floor in _FLOORS]
 
 
+def _clamped(value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return low
+    return max(low, min(high, number))
+
+
 def _on_the_ground_floor(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Placed on the venue's ground floor; a beacon's measured power is a radio's (-100..0 dBm)."""
     if not isinstance(body, dict):
         return
     body["floor"] = 0
+    if "measuredPowerDbm" in body:
+        body["measuredPowerDbm"] = _clamped(body["measuredPowerDbm"], -100, 0)
     if "area" in body or "zoneId" in body:
         body["area"] = dict(_SQUARE)
     if "position" in body or "uuid" in body:
@@ -194,19 +205,33 @@ def _on_the_ground_floor(path: dict[str, Any], query: dict[str, Any], body: Any,
 
 
 def _observed_now(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
-    if isinstance(body, dict):
-        body["observeTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    """Observed now, with signal strengths a radio reports (-120..0 dBm)."""
+    if not isinstance(body, dict):
+        return
+    body["observeTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    for name in ("wifi", "ble"):
+        for reading in body.get(name) or []:
+            if isinstance(reading, dict) and "rssiDbm" in reading:
+                reading["rssiDbm"] = _clamped(reading["rssiDbm"], -120, 0)
 
 
 def _heatmap(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
     path["floor"] = 0
+    if "cellM" in query:
+        query["cellM"] = _clamped(query["cellM"], 1, 100)
     _period(path, query, body, known)
 
 
 def _navigate(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
-    if isinstance(body, dict) and isinstance(body.get("position"), dict):
+    """A start and a destination that say something: a oneof member set is a value given."""
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("position"), dict):
         body["position"]["floor"] = 0
         body["position"]["position"] = {"x": 5, "y": 20}
+    for name, value in (("deviceId", "phone-1"), ("zoneId", "baby-aisle"), ("sku", "SKU-1"), ("category", "baby")):
+        if name in body and not body[name]:
+            body[name] = value
 
 
 _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] = {
