@@ -295,7 +295,79 @@ def _campaign(path: dict[str, Any], query: dict[str, Any], body: Any, known: Kno
             segment["minAge"], segment["maxAge"] = high, low
 
 
+# Positioning: a venue of two floors, 40 m x 30 m, and everything placed on its ground floor, so
+# that geometry (polygons simple and on a floor of the venue) holds as the service checks it.
+_FLOORS = [{"floor": 0, "widthM": 40, "heightM": 30}, {"floor": 1, "widthM": 40, "heightM": 30}]
+_SQUARE = {"vertices": [{"x": 2, "y": 2}, {"x": 8, "y": 2}, {"x": 8, "y": 8}, {"x": 2, "y": 8}]}
+
+
+def _venue(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    if isinstance(body, dict):
+        body["floors"] = [dict(floor) for floor in _FLOORS]
+
+
+def _clamped(value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return low
+    return max(low, min(high, number))
+
+
+def _on_the_ground_floor(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Placed on the venue's ground floor; a beacon's measured power is a radio's (-100..0 dBm)."""
+    if not isinstance(body, dict):
+        return
+    body["floor"] = 0
+    if "measuredPowerDbm" in body:
+        body["measuredPowerDbm"] = _clamped(body["measuredPowerDbm"], -100, 0)
+    if "area" in body or "zoneId" in body:
+        body["area"] = dict(_SQUARE)
+    if "position" in body or "uuid" in body:
+        body["position"] = {"x": 5, "y": 5}
+
+
+def _observed_now(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Observed now, with signal strengths a radio reports (-120..0 dBm)."""
+    if not isinstance(body, dict):
+        return
+    body["observeTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    for name in ("wifi", "ble"):
+        for reading in body.get(name) or []:
+            if isinstance(reading, dict) and "rssiDbm" in reading:
+                reading["rssiDbm"] = _clamped(reading["rssiDbm"], -120, 0)
+
+
+def _heatmap(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    path["floor"] = 0
+    if "cellM" in query:
+        query["cellM"] = _clamped(query["cellM"], 1, 100)
+    _period(path, query, body, known)
+
+
+def _navigate(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A start and a destination that say something: a oneof member set is a value given."""
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("position"), dict):
+        body["position"]["floor"] = 0
+        body["position"]["position"] = {"x": 5, "y": 20}
+    for name, value in (("deviceId", "phone-1"), ("zoneId", "baby-aisle"), ("sku", "SKU-1"), ("category", "baby")):
+        if name in body and not body[name]:
+            body[name] = value
+
+
 _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] = {
+    "PositioningService_UpsertVenue": _venue,
+    "PositioningService_UpsertZone": _on_the_ground_floor,
+    "PositioningService_RegisterBeacon": _on_the_ground_floor,
+    "PositioningService_RegisterAccessPoint": _on_the_ground_floor,
+    "PositioningService_Locate": _observed_now,
+    "PositioningService_GetZoneStats": _period,
+    "PositioningService_GetTransitions": _period,
+    "PositioningService_GetHeatmap": _heatmap,
+    "PositioningService_GetFootfall": _period,
+    "PositioningService_Navigate": _navigate,
     "LoyaltyService_AdjustPoints": _adjust,
     "LoyaltyService_SetEarnRules": _earn_rules,
     "LoyaltyService_SetTiers": _tiers,

@@ -89,8 +89,10 @@ class Store:
     device: Actor
 
 
-async def open_store(chain: Chain, stub: positioning_pb2_grpc.PositioningServiceAsyncStub) -> Store:
-    store = await chain.store()
+async def open_store(
+    chain: Chain, stub: positioning_pb2_grpc.PositioningServiceAsyncStub, region: str = "east"
+) -> Store:
+    store = await chain.store(region=region)
     manager = await chain.staff(common_pb2.STAFF_ROLE_STORE_MANAGER, [store.store_id])
     device = await chain.device(store.store_id)
     await stub.UpsertVenue(pb.UpsertVenueRequest(venue=venue(store.store_id)), metadata=manager.auth)

@@ -61,7 +61,8 @@ def test_the_evaluation_command_reads_survey_files_and_prints_one_json_line(
     commands = parser.add_subparsers(dest="command")
     register(commands)
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
-    args = parser.parse_args(["positioning", "generate-survey", "--train", str(train), "--test", str(test)])
+    arguments = ["--train", str(train), "--test", str(test), "--buildings", "1", "--floors", "2"]
+    args = parser.parse_args(["positioning", "generate-survey", *arguments])
     assert args.handler(args) == 0
     header = train.read_text().splitlines()[0].split(",")
     assert header[0] == "WAP001"

@@ -73,4 +73,5 @@ async def test_what_no_zone_holds_is_a_failed_precondition_naming_it(
             metadata=store.device.auth,
         )
     )
-    assert missing.code() is grpc.StatusCode.NOT_FOUND
+    assert missing.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert precondition_violations(missing) == [("NO_ZONE", "zone:nowhere")]

@@ -172,7 +172,7 @@ async def test_analytics_requests_are_checked(
     request.start_time.FromDatetime(utcnow())
     request.end_time.FromDatetime(utcnow() - timedelta(hours=1))
     assert await invalid_fields(positioning.GetZoneStats(request, metadata=auth)) == ["end_time"]
-    heat = pb.GetHeatmapRequest(store_id=store.store_id, floor=0, cell_m=0.01)
+    heat = pb.GetHeatmapRequest(store_id=store.store_id, floor=0, cell_m=0.5)
     assert await invalid_fields(positioning.GetHeatmap(heat, metadata=auth)) == ["cell_m"]
     heat = pb.GetHeatmapRequest(store_id=store.store_id, floor=5)
     assert await invalid_fields(positioning.GetHeatmap(heat, metadata=auth)) == ["floor"]

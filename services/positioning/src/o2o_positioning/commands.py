@@ -1,7 +1,7 @@
 """Positioning's operator commands, added to the `o2o` CLI:
 
 o2o positioning evaluate --train FILE --test FILE [--baseline]
-o2o positioning generate-survey --train FILE --test FILE [--seed N]
+o2o positioning generate-survey --train FILE --test FILE [--seed N] [--buildings N] [--floors N]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    site = survey.SiteSpec()
+    site = survey.SiteSpec(buildings=args.buildings, floors=args.floors)
     survey.write_survey(survey.generate(site, survey.TRAIN_CAPTURE, seed=args.seed), Path(args.train))
     survey.write_survey(survey.generate(site, survey.TEST_CAPTURE, seed=args.seed + 1), Path(args.test))
     print(f"wrote {args.train} and {args.test}")
@@ -45,4 +45,6 @@ def register(commands: Any) -> None:
     generate.add_argument("--train", required=True)
     generate.add_argument("--test", required=True)
     generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("--buildings", type=int, default=survey.SiteSpec.buildings)
+    generate.add_argument("--floors", type=int, default=survey.SiteSpec.floors)
     generate.set_defaults(handler=_generate)

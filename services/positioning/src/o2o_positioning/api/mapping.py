@@ -132,7 +132,6 @@ def observation(
         )
     wifi = wifi_readings(v, f"{path}.wifi", message.wifi)
     ble = ble_readings(v, f"{path}.ble", message.ble)
-    v.check(bool(message.wifi or message.ble), f"{path}.wifi", "an observation must hold Wi-Fi or BLE readings")
     return Observation(message.store_id, message.device_id, message.member_id, at or now, Observed(wifi, ble))
 
 

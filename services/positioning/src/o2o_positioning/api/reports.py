@@ -62,7 +62,7 @@ class ReportsApi:
         v.resource_id("store_id", request.store_id)
         span = window(v, request)
         cell = request.cell_m or 1.0
-        v.check(math.isfinite(cell) and 0.1 <= cell <= 100, "cell_m", "must be between 0.1 and 100 metres")
+        v.check(math.isfinite(cell) and 1 <= cell <= 100, "cell_m", "must be between 1 and 100 metres")
         v.raise_if_any()
         heat = await self.analytics.heatmap(request.store_id, request.floor, span, cell, request.render_png)
         return pb.GetHeatmapResponse(

@@ -8,7 +8,7 @@ from typing import Any
 
 from o2o.positioning.v1 import positioning_pb2 as pb
 from o2o_runtime.auth import current_principal
-from o2o_runtime.errors import DomainError, InvalidArgument
+from o2o_runtime.errors import InvalidArgument
 from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.pagination import PageRequest
 from o2o_runtime.validation import Violations
@@ -143,12 +143,9 @@ class VenuesApi:
                 raise InvalidArgument.field("fingerprint", f"an upload holds at most {MAX_IMPORT} fingerprints")
             fingerprint, problem = _fingerprint(item.fingerprint)
             if fingerprint is not None and fingerprint.store_id not in allowed:
-                try:
-                    check_manages(principal, fingerprint.store_id)
-                except DomainError as refused:
-                    fingerprint, problem = None, refused.message
-                else:
-                    allowed.add(fingerprint.store_id)
+                # A store the caller does not manage refuses the upload, not just the fingerprint.
+                check_manages(principal, fingerprint.store_id)
+                allowed.add(fingerprint.store_id)
             if fingerprint is None:
                 response.rejected += 1
                 problems.append(f"fingerprint {number}: {problem}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from o2o_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from o2o_runtime.errors import FailedPrecondition, InvalidArgument
 from o2o_runtime.uow import UnitsOfWork
 
 from o2o_positioning.app.models import Models
@@ -13,6 +13,8 @@ from o2o_positioning.store import Repository
 
 UNKNOWN_ITEM = "NOT_SHELVED"
 NO_ROUTE = "NO_ROUTE"
+NO_FIX = "NO_FIX"
+NO_ZONE = "NO_ZONE"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class Navigation:
                 row = await repo.latest_fix(store_id, key)
                 if row is not None and row.track:
                     return Start(row.floor, (row.track[0], row.track[1]))
-        raise NotFound("device", "with no fix in this store")
+        # The store exists; the device has not been seen in it (a state, not a broken link).
+        raise FailedPrecondition("the device has no fix in this store yet", NO_FIX, "device_id")
 
     async def navigate(self, store_id: str, start: Start, to: Destination) -> tuple[str, Route]:
         model = await self.models.get(store_id)
@@ -54,7 +57,7 @@ class Navigation:
                 )
         zone = model.zones.get(zone_id)
         if zone is None:
-            raise NotFound("zone", zone_id)
+            raise FailedPrecondition(f"the store has no zone {zone_id!r}", NO_ZONE, f"zone:{zone_id}")
         if zone.floor != start.floor:
             raise FailedPrecondition(
                 f"zone {zone_id!r} is on floor {zone.floor}, the start on floor {start.floor}", NO_ROUTE, zone_id

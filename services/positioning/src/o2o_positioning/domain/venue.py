@@ -10,6 +10,7 @@ from o2o_positioning.domain.geometry import Point, Polygon, contains, inside_rec
 MAX_FLOORS = 50
 MAX_POLYGONS = 200
 MAX_VERTICES = 500
+MIN_FLOOR_SIDE_M = 1.0
 MAX_FLOOR_SIDE_M = 2_000.0
 MIN_FLOOR = -20
 MAX_FLOOR = 200
@@ -119,9 +120,10 @@ def check_floor(problems: Problems, path: str, plan: FloorPlan) -> None:
     if not MIN_FLOOR <= plan.floor <= MAX_FLOOR:
         problems.add(f"{path}.floor", f"must be between {MIN_FLOOR} and {MAX_FLOOR}")
     for name, value in (("width_m", plan.width_m), ("height_m", plan.height_m)):
-        if not 0 < value <= MAX_FLOOR_SIDE_M:
-            problems.add(f"{path}.{name}", f"must be more than 0 and at most {MAX_FLOOR_SIDE_M:g} metres")
-    sized = plan if 0 < plan.width_m <= MAX_FLOOR_SIDE_M and 0 < plan.height_m <= MAX_FLOOR_SIDE_M else None
+        if not MIN_FLOOR_SIDE_M <= value <= MAX_FLOOR_SIDE_M:
+            problems.add(f"{path}.{name}", f"must be between {MIN_FLOOR_SIDE_M:g} and {MAX_FLOOR_SIDE_M:g} metres")
+    sides = (plan.width_m, plan.height_m)
+    sized = plan if all(MIN_FLOOR_SIDE_M <= side <= MAX_FLOOR_SIDE_M for side in sides) else None
     for kind, polygons in (("walkable", plan.walkable), ("obstacles", plan.obstacles)):
         if len(polygons) > MAX_POLYGONS:
             problems.add(f"{path}.{kind}", f"must hold at most {MAX_POLYGONS} polygons")

@@ -29,8 +29,8 @@ VOTERS = 12
 NEIGHBOURS = 4
 CHUNK = 512
 # Cluster-then-kNN: cells of this side, and how many of the best cells are searched.
-CELL_M = 8.0
-CELLS_SEARCHED = 6
+CELL_M = 10.0
+CELLS_SEARCHED = 5
 # The accuracy radius never claims better than this, metres.
 MIN_ACCURACY_M = 1.5
 
@@ -136,9 +136,16 @@ class FingerprintModel:
 
     def locate(self, scans: Array) -> Estimates:
         """scans: (n, model aps) dBm, NaN where unheard."""
-        parts = [self._locate(scans[i : i + CHUNK]) for i in range(0, max(len(scans), 1), CHUNK)]
+        if len(scans) <= CHUNK:
+            return self._locate(scans)
+        # Chunks of scans that heard about as many APs: each chunk gathers only as many columns
+        # as its loudest scan heard.
+        order = np.argsort((~np.isnan(scans)).sum(axis=1), kind="stable")
+        parts = [self._locate(scans[order[i : i + CHUNK]]) for i in range(0, len(scans), CHUNK)]
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
         return Estimates(
-            *(np.concatenate([getattr(p, name) for p in parts]) for name in Estimates.__dataclass_fields__)
+            *(np.concatenate([getattr(p, name) for p in parts])[back] for name in Estimates.__dataclass_fields__)
         )
 
     def _locate(self, scans: Array) -> Estimates:
