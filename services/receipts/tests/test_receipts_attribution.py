@@ -390,7 +390,7 @@ async def test_bad_rules_are_refused_whole(receipts: receipts_pb2_grpc.ReceiptsS
         expire_time=to_timestamp(month + timedelta(days=40)),
     )
     error = await refused(across)
-    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS
     assert violated_fields(error) == ["rule.effective_time"]
 
     # Who may set them: not a regional manager outside their region, nor chain-wide; no store manager.

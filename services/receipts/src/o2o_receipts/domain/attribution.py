@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from o2o_runtime.errors import FieldViolation, InvalidArgument
+from o2o_runtime.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 from o2o_receipts.domain.commissions import commission_minor
 from o2o_receipts.domain.receipts import Receipt, ReceiptLine
@@ -102,14 +102,15 @@ def check_rule(rule: AttributionRule, prefix: str = "rule") -> None:
 
 
 def check_no_overlap(rule: AttributionRule, existing: Iterable[AttributionRule], prefix: str = "rule") -> None:
-    """Rules of one store, scope and key never overlap in time, so a line has one rate."""
+    """Rules of one store, scope and key never overlap in time, so a line has one rate: an
+    overlapping rule already exists for that time (ALREADY_EXISTS, naming the field)."""
     for other in existing:
         if rule.overlaps(other):
             until = other.expires_at.isoformat() if other.expires_at else "open-ended"
-            raise InvalidArgument.field(
+            raise AlreadyExists(
+                f"rule {other.rule_id} of the same store, scope and key is in force from "
+                f"{other.effective_from.isoformat()} to {until}: the rules would overlap",
                 f"{prefix}.effective_time",
-                f"overlaps rule {other.rule_id} ({other.effective_from.isoformat()} to {until}) "
-                "of the same store, scope and key",
             )
 
 
