@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "identity": ["o2o_identity.tables"],
     "receipts": ["o2o_receipts.store.tables"],
+    "loyalty": ["o2o_loyalty.store.tables"],
+    "positioning": ["o2o_positioning.store.tables"],
     "webhooks": ["o2o_webhooks.tables"],
+    "recs": ["o2o_recs.store.tables"],
 }
 
 

@@ -261,7 +261,7 @@ class Gateway:
                 extra={"routes": len(self.table.routes), "upstreams": sorted(self.settings.upstreams)},
             )
             stop = asyncio.Event()
-            broker = Broker(self.settings.nats_url)
+            broker = Broker(self.settings.nats_url, self.settings.stream_replicas)
             feeds = (
                 [
                     asyncio.create_task(broker.connect(stop)),

@@ -22,6 +22,7 @@ from o2o.identity.v1 import identity_pb2
 from o2o_runtime.db import Database
 from o2o_runtime.events import (
     Broker,
+    Delivered,
     EventConsumer,
     EventHandler,
     InboxEvent,
@@ -31,6 +32,7 @@ from o2o_runtime.events import (
     emit,
     ensure_stream,
     on,
+    on_batch,
     outbox_entry,
     stream_name,
     subject_for,
@@ -735,3 +737,42 @@ async def test_a_failing_event_does_not_hold_back_its_batch(any_db: Database, br
     assert len(calls) >= 3  # in the batch, alone, and again on redelivery
     assert sorted(await effects(any_db)) == sorted(zip(ids, (f"m-{i}" for i in range(40)), strict=True))
     assert len(await inbox(any_db)) == 40
+
+
+async def test_a_batch_handler_gets_each_run_of_its_type_in_one_call(
+    any_db: Database, broker: Broker, producer: str
+) -> None:
+    calls: list[tuple[str, list[str]]] = []
+
+    async def registered(uow: UnitOfWork[AsyncSession], run: Sequence[Delivered[events.MemberRegistered]]) -> None:
+        calls.append(("registered", [d.payload.member_id for d in run]))
+        for delivered in run:
+            await record_effect(uow, delivered.payload, delivered.envelope)
+
+    async def erased(
+        uow: UnitOfWork[AsyncSession], payload: events.MemberErased, envelope: envelope_pb2.Envelope
+    ) -> None:
+        calls.append(("erased", [payload.member_id]))
+
+    units = UnitsOfWork(any_db, CONSUMER, lambda session: session)
+    subscription = Subscription(
+        producer,
+        units,
+        [on_batch(events.MemberRegistered, registered), on(events.MemberErased, erased)],
+        events_of="identity",
+    )
+    consumer = EventConsumer(CONSUMER, subscription, broker)
+    first = envelope_bytes(producer, events.MemberRegistered(member_id="m-1"))
+    batch = [
+        first,
+        envelope_bytes(producer, events.MemberRegistered(member_id="m-2")),
+        envelope_bytes(producer, events.MemberErased(member_id="m-1")),
+        envelope_bytes(producer, events.MemberRegistered(member_id="m-3")),
+        first,  # a duplicate inside the batch is applied once
+    ]
+    assert await consumer.handle_batch(batch) == 4
+    # Order is kept: a run ends where another type begins.
+    assert calls == [("registered", ["m-1", "m-2"]), ("erased", ["m-1"]), ("registered", ["m-3"])]
+    assert [member for _, member in await effects(any_db)] == ["m-1", "m-2", "m-3"]
+    assert await consumer.handle_batch(batch) == 0
+    assert len(calls) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -133,16 +133,16 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         record = self._metrics.method(policy.service, method).record
         clock = time.perf_counter
 
-        # Each wrapper times the call and records its code in a finally: a cancelled call (the
-        # client went away, the deadline passed) raises CancelledError, which no except sees.
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
-
-            async def unary_unary(request: Message, context: Any) -> Any:
+        # A unary request is checked against the rules (they may read its fields); a request
+        # stream is admitted on the caller alone. Each wrapper times the call and records its
+        # code in a finally: a cancelled call (the client went away, the deadline passed)
+        # raises CancelledError, which no except sees.
+        def replying(inner: Any, unary_request: bool) -> Any:
+            async def call(request: Any, context: Any) -> Any:
                 started, code = clock(), CANCELLED
                 try:
-                    set_principal(await admit(policy, method, request, context))
-                    reply = await inner_uu(request, context)
+                    set_principal(await admit(policy, method, request if unary_request else None, context))
+                    reply = await inner(request, context)
                     code = OK
                     return reply
                 except Exception as error:
@@ -153,38 +153,14 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     record(code, clock() - started)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_unary is not None:
-            inner_su = handler.stream_unary
+            return call
 
-            async def stream_unary(requests: AsyncIterator[Message], context: Any) -> Any:
+        def streaming(inner: Any, unary_request: bool) -> Any:
+            async def call(request: Any, context: Any) -> Any:
                 started, code = clock(), CANCELLED
                 try:
-                    set_principal(await admit(policy, method, None, context))
-                    reply = await inner_su(requests, context)
-                    code = OK
-                    return reply
-                except Exception as error:
-                    code = _code_of(error, context)
-                    if context.done():
-                        raise
-                    await _abort(context, error, full)
-                finally:
-                    record(code, clock() - started)
-
-            return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            async def unary_stream(request: Message, context: Any) -> Any:
-                started, code = clock(), CANCELLED
-                try:
-                    set_principal(await admit(policy, method, request, context))
-                    async for response in inner_us(request, context):
+                    set_principal(await admit(policy, method, request if unary_request else None, context))
+                    async for response in inner(request, context):
                         yield response
                     code = OK
                 except Exception as error:
@@ -195,26 +171,17 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     record(code, clock() - started)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
-        inner_ss = handler.stream_stream
+            return call
 
-        async def stream_stream(requests: AsyncIterator[Message], context: Any) -> Any:
-            started, code = clock(), CANCELLED
-            try:
-                set_principal(await admit(policy, method, None, context))
-                async for response in inner_ss(requests, context):
-                    yield response
-                code = OK
-            except Exception as error:
-                code = _code_of(error, context)
-                if context.done():
-                    raise
-                await _abort(context, error, full)
-            finally:
-                record(code, clock() - started)
-
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream, handler.request_deserializer, handler.response_serializer
+        kinds = (
+            (handler.unary_unary, replying, True, grpc.unary_unary_rpc_method_handler),
+            (handler.stream_unary, replying, False, grpc.stream_unary_rpc_method_handler),
+            (handler.unary_stream, streaming, True, grpc.unary_stream_rpc_method_handler),
+            (handler.stream_stream, streaming, False, grpc.stream_stream_rpc_method_handler),
         )
+        for inner, shape, unary_request, method_handler in kinds:
+            if inner is not None:
+                return method_handler(
+                    shape(inner, unary_request), handler.request_deserializer, handler.response_serializer
+                )
+        raise ValueError(f"{full}: a handler of no known kind")

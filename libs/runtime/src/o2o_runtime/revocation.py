@@ -92,7 +92,7 @@ class ErasureFeed:
             connected.cancel()
             return
         js = connected.result()
-        await ensure_stream(js, "identity")
+        await ensure_stream(js, "identity", self.broker.stream_replicas)
         subscription = await js.pull_subscribe(
             ERASED_SUBJECT,
             stream=stream_name("identity"),

@@ -130,7 +130,7 @@ async def serve(definition: ServiceDefinition, *, ready: Callable[[int], None] |
     stop = asyncio.Event()
     database = Database(settings.database_url_or_default(definition.name))
     observe_pool(meter, definition.name, database.engine.pool)
-    broker = Broker(settings.nats_url)
+    broker = Broker(settings.nats_url, settings.stream_replicas)
     runtime = Runtime(definition.name, settings, database, broker, stop)
     mounted = await definition.mount(runtime)
     verifier = TokenVerifier(

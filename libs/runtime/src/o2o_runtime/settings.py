@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     data_dir: Path = Field(default=Path("data"), validation_alias=_platform("DATA_DIR"))
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias=_platform("NATS_URL"))
+    # Replicas of each event stream: the number of JetStream servers (1 locally, 3 in production).
+    stream_replicas: int = Field(default=1, ge=1, le=5, validation_alias=_platform("STREAM_REPLICAS"))
     # Where other services fetch token-verification keys (identity's GetJwks).
     identity_address: str = Field(default="127.0.0.1:50051", validation_alias=_platform("IDENTITY_ADDRESS"))
     token_issuer: str = Field(default="o2o-identity", validation_alias=_platform("TOKEN_ISSUER"))

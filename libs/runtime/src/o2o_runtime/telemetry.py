@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 _configured = False
+# Decided once, when tracing is configured: per-call blocks ask this flag, not the environment.
+_recording = False
 _tracer = trace.get_tracer("o2o")
 
 
@@ -31,12 +33,13 @@ def exporting() -> bool:
 
 
 def configure_tracing(service: str) -> TracerProvider | None:
-    global _configured
+    global _configured, _recording
     if _configured:
         return None
     _configured = True
+    _recording = exporting()
     resource = Resource.create({"service.name": f"o2o-{service}"})
-    if exporting():
+    if _recording:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider = TracerProvider(resource=resource)
@@ -70,9 +73,10 @@ def continued(
     name: str, traceparent: str, tracestate: str = "", kind: trace.SpanKind = trace.SpanKind.INTERNAL
 ) -> Iterator[trace.Span]:
     """A span named `name` in the trace a request or event carries, current inside the block:
-    recorded when spans are exported, else only its ids (as continue_trace), for a block that
-    runs many times per task, such as one event of a consumed batch or one HTTP request."""
-    if exporting():
+    recorded when tracing was configured with an exporter, else only its ids (as continue_trace),
+    for a block that runs many times per task, such as one event of a consumed batch or one HTTP
+    request."""
+    if _recording:
         parent = extract_context({"traceparent": traceparent, "tracestate": tracestate})
         with _tracer.start_as_current_span(name, context=parent, kind=kind) as span:
             yield span

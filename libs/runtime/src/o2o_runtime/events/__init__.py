@@ -21,12 +21,13 @@ from o2o_runtime.events.outbox import (
     subject_for,
 )
 from o2o_runtime.events.relay import OutboxRelay
-from o2o_runtime.events.subscriptions import PRODUCERS, EventHandler, Subscription, on
+from o2o_runtime.events.subscriptions import PRODUCERS, Delivered, EventHandler, Subscription, on, on_batch
 
 __all__ = [
     "INBOX_KEY",
     "PRODUCERS",
     "Broker",
+    "Delivered",
     "EventConsumer",
     "EventHandler",
     "InboxEvent",
@@ -36,6 +37,7 @@ __all__ = [
     "emit",
     "ensure_stream",
     "on",
+    "on_batch",
     "outbox_entry",
     "stream_config",
     "stream_name",

@@ -20,8 +20,10 @@ class Broker:
     """One NATS connection per process, (re)established in the background so a service
     starts and serves while the broker is away."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stream_replicas: int = 1) -> None:
         self.url = url
+        # Replicas of the streams this process creates (the size of the NATS cluster).
+        self.stream_replicas = stream_replicas
         self._nc: NatsClient | None = None
         self._connected = asyncio.Event()
 

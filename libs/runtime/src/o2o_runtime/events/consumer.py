@@ -17,7 +17,7 @@ from o2o.events.v1 import envelope_pb2
 from o2o_runtime import metrics
 from o2o_runtime.events.broker import Broker, pause, unless_stopped
 from o2o_runtime.events.outbox import INBOX_KEY, InboxEvent, ensure_stream, stream_name
-from o2o_runtime.events.subscriptions import EventHandler, Subscription
+from o2o_runtime.events.subscriptions import Delivered, EventHandler, Subscription
 from o2o_runtime.telemetry import continued
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new
@@ -30,6 +30,19 @@ class _Decoded:
     envelope: envelope_pb2.Envelope
     payload: Message
     handler: EventHandler[Any]
+
+
+def _runs(events: Sequence[_Decoded]) -> list[list[_Decoded]]:
+    """The events in order, cut into runs: consecutive events of one batch handler form a
+    run; an event of a one-at-a-time handler is a run of its own."""
+    runs: list[list[_Decoded]] = []
+    for event in events:
+        last = runs[-1] if runs else None
+        if last and event.handler.apply_batch is not None and last[0].handler is event.handler:
+            last.append(event)
+        else:
+            runs.append([event])
+    return runs
 
 
 class EventConsumer:
@@ -57,7 +70,7 @@ class EventConsumer:
         js = await unless_stopped(stop, self.broker.jetstream())
         if js is None:
             return
-        await ensure_stream(js, self.subscription.producer)
+        await ensure_stream(js, self.subscription.producer, self.broker.stream_replicas)
         psub = await js.pull_subscribe(
             f"o2o.{self.subscription.producer}.>",
             durable=self.durable,
@@ -145,14 +158,23 @@ class EventConsumer:
             # Ids already in the inbox were applied by an earlier delivery (or another replica
             # a moment ago): they are skipped here, in the same statement.
             inserted = {str(key[1]) for key in await insert_new(uow.session, InboxEvent, rows, keys=INBOX_KEY)}
-            for event_id, event in unique.items():
-                if event_id not in inserted:
-                    continue
-                envelope = event.envelope
-                with continued(f"handle {envelope.type}", envelope.traceparent, envelope.tracestate):
-                    await event.handler.apply(uow, event.payload, envelope)
+            fresh = [event for event_id, event in unique.items() if event_id in inserted]
+            for run in _runs(fresh):
+                first = run[0].envelope
+                handler = run[0].handler
+                with continued(f"handle {first.type}", first.traceparent, first.tracestate):
+                    if handler.apply_batch is not None:
+                        await handler.apply_batch(uow, [Delivered(event.payload, event.envelope) for event in run])
+                    else:
+                        assert handler.apply is not None
+                        await handler.apply(uow, run[0].payload, first)
         metrics.events_handled(self.durable, [unique[event_id].envelope for event_id in inserted])
         return inserted
+
+    async def handle_batch(self, batch: Sequence[bytes]) -> int:
+        """Applies events as one fetched batch (one unit of work); returns how many were new."""
+        decoded = [self._decode(data) for data in batch]
+        return len(await self._apply([event for event in decoded if event is not None]))
 
     async def handle(self, data: bytes) -> bool:
         """Applies one event exactly once; returns False when it was seen before or is not ours."""

@@ -4,6 +4,7 @@ under `o2o.<producer>.<Event>` with its id as the JetStream message id."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,20 +56,25 @@ def stream_name(producer: str) -> str:
     return f"O2O_{producer.upper()}"
 
 
-def stream_config(producer: str) -> StreamConfig:
+def stream_config(producer: str, replicas: int = 1) -> StreamConfig:
     # One stream per producer; the duplicate window covers relay retries after a crash.
+    # Replicas match the NATS cluster (O2O_STREAM_REPLICAS): 3 on a three-node cluster.
     return StreamConfig(
         name=stream_name(producer),
+        num_replicas=replicas,
         subjects=[f"o2o.{producer}.>"],
         duplicate_window=float(timedelta(minutes=10).total_seconds()),
         max_age=float(timedelta(days=7).total_seconds()),
     )
 
 
-async def ensure_stream(js: JetStreamContext, producer: str) -> None:
-    config = stream_config(producer)
+async def ensure_stream(js: JetStreamContext, producer: str, replicas: int = 1) -> None:
+    config = stream_config(producer, replicas)
     try:
-        await js.stream_info(config.name or "")
+        info = await js.stream_info(config.name or "")
+        if info.config.num_replicas != replicas:
+            # The cluster grew (or shrank) since the stream was made: JetStream moves it.
+            await js.update_stream(replace(info.config, num_replicas=replicas))
     except NotFoundError:
         with contextlib.suppress(Exception):
             await js.add_stream(config)

@@ -104,7 +104,7 @@ class OutboxRelay:
         js = await unless_stopped(stop, self.broker.jetstream())
         if js is None:
             return
-        await ensure_stream(js, self.producer)
+        await ensure_stream(js, self.producer, self.broker.stream_replicas)
         backoff = 0.1
         # The first pass publishes what an earlier process left; later ones follow commits
         # not handed over, and the poll interval (other writers, earlier failures).

@@ -22,11 +22,22 @@ EVENTS_PACKAGE = "o2o.events.v1"
 
 
 @dataclass(frozen=True)
+class Delivered(Generic[P]):
+    """An event as a batch handler gets it: its payload and its envelope."""
+
+    payload: P
+    envelope: envelope_pb2.Envelope
+
+
+@dataclass(frozen=True)
 class EventHandler(Generic[R]):
-    """Applies one type of event inside the consumer's unit of work."""
+    """Applies one type of event inside the consumer's unit of work: one event at a time
+    (`apply`), or a run of consecutive events of the type at once (`apply_batch`), for a
+    consumer that writes a whole batch in a few statements."""
 
     payload_type: type[Message]
-    apply: Callable[[UnitOfWork[R], Any, envelope_pb2.Envelope], Awaitable[None]]
+    apply: Callable[[UnitOfWork[R], Any, envelope_pb2.Envelope], Awaitable[None]] | None = None
+    apply_batch: Callable[[UnitOfWork[R], Sequence[Delivered[Any]]], Awaitable[None]] | None = None
 
     @property
     def event_type(self) -> str:
@@ -37,7 +48,15 @@ def on(
     payload_type: type[P], handler: Callable[[UnitOfWork[R], P, envelope_pb2.Envelope], Awaitable[None]]
 ) -> EventHandler[R]:
     """Handles events whose payload is payload_type; the type names the event."""
-    return EventHandler(payload_type, handler)
+    return EventHandler(payload_type, apply=handler)
+
+
+def on_batch(
+    payload_type: type[P], handler: Callable[[UnitOfWork[R], Sequence[Delivered[P]]], Awaitable[None]]
+) -> EventHandler[R]:
+    """Handles runs of consecutive events whose payload is payload_type, in one call each:
+    the events of a fetched batch keep their order, and a run ends where another type begins."""
+    return EventHandler(payload_type, apply_batch=handler)
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import TypeVar
 
 import nats
 from google.protobuf.message import Message
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from o2o.events.v1 import envelope_pb2
 
 from o2o_runtime.events import ensure_stream, stream_name, subject_for
 from o2o_runtime.ids import new_id
+from o2o_runtime.testing.waiting import eventually
 
 P = TypeVar("P", bound=Message)
 
@@ -70,5 +73,29 @@ async def publish(nats_url: str, producer: str, *payloads: Message) -> None:
                 envelope.SerializeToString(),
                 headers={"Nats-Msg-Id": envelope.event_id},
             )
+    finally:
+        await connection.close()
+
+
+async def caught_up(nats_url: str, consumer: str, producers: Sequence[str], timeout_s: float = 30.0) -> None:
+    """Waits until the consumer service has applied every event already on the producers'
+    streams: its durable consumers exist and have nothing pending or unacknowledged."""
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        for producer in producers:
+            await ensure_stream(js, producer)
+
+        async def done() -> bool:
+            for producer in producers:
+                try:
+                    info = await js.consumer_info(stream_name(producer), f"{consumer}-from-{producer}")
+                except NotFoundError:
+                    return False
+                if info.num_pending or info.num_ack_pending:
+                    return False
+            return True
+
+        await eventually(done, timeout_s, f"{consumer} to catch up with {', '.join(producers)}", interval_s=0.05)
     finally:
         await connection.close()

@@ -1,0 +1,1 @@
+"""Loyalty: points ledger, earn rules, tiers, rewards and coupons, campaigns and offers."""

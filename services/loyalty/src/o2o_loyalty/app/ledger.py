@@ -1,0 +1,156 @@
+"""One member's points inside a unit of work: the account locked, its open lots loaded, entries
+appended, lots written back, and PointsChanged for each movement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from o2o.events.v1 import loyalty_events_pb2
+from o2o_runtime.ids import new_id
+from o2o_runtime.timeutil import as_utc
+from o2o_runtime.uow import UnitOfWork
+
+from o2o_loyalty.domain import ledger
+from o2o_loyalty.domain.ledger import Balance, EntryKind, Lot, SourceKind
+from o2o_loyalty.store import AccountRow, LedgerEntryRow, LotRow, Repository
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: SourceKind
+    source_id: str = ""
+    reason: str = ""
+
+
+class MemberLedger:
+    def __init__(self, uow: UnitOfWork[Repository], account: AccountRow, rows: list[LotRow], now: datetime) -> None:
+        self.uow = uow
+        self.account = account
+        self.now = now
+        self._rows = {row.entry_id: row for row in rows}
+        self._lots = [Lot(r.entry_id, r.remaining, as_utc(r.available_at), as_utc(r.expire_at)) for r in rows]
+
+    @classmethod
+    async def open(cls, uow: UnitOfWork[Repository], member_id: str, now: datetime) -> MemberLedger:
+        account = await uow.repo.locked_account(member_id, now)
+        return cls(uow, account, await uow.repo.lots(member_id), now)
+
+    @property
+    def member_id(self) -> str:
+        return self.account.member_id
+
+    def balance(self) -> Balance:
+        return ledger.balance(self._lots, self.account.debt_points, self.now)
+
+    def credit(
+        self,
+        kind: EntryKind,
+        points: int,
+        source: Source,
+        available_at: datetime,
+        expire_at: datetime,
+        entry_id: str = "",
+    ) -> LedgerEntryRow:
+        """A new lot; it first repays any debt."""
+        entry = self._entry(kind, points, source, available_at, expire_at, entry_id)
+        kept, self.account.debt_points = ledger.repay(points, self.account.debt_points)
+        self.account.lifetime_points += points
+        if kept > 0:
+            row = LotRow(
+                entry_id=entry.entry_id,
+                member_id=self.member_id,
+                remaining=kept,
+                available_at=available_at,
+                expire_at=expire_at,
+            )
+            self.uow.repo.add(row)
+            self._rows[row.entry_id] = row
+            self._lots.append(Lot(row.entry_id, kept, available_at, expire_at))
+        self.uow.session.add(self.account)
+        return self._emit(entry)
+
+    async def spend(self, kind: EntryKind, points: int, source: Source, field: str) -> LedgerEntryRow:
+        """Spends available points, soonest to expire first; refused when they do not cover it."""
+        taken = ledger.spend(self._lots, self.account.debt_points, points, self.now, field)
+        await self._write_back(taken)
+        return self._emit(self._entry(kind, -points, source))
+
+    async def take_back(self, kind: EntryKind, points: int, source: Source, from_lot: str = "") -> LedgerEntryRow:
+        """Takes points back whatever is left: from from_lot first (a refunded sale's own
+        lot), then any lot; the rest becomes debt, so the balance may go negative."""
+        preferred = [lot for lot in self._lots if lot.entry_id == from_lot]
+        taken, short = ledger.take_back(preferred, points, self.now)
+        if short:
+            more, short = ledger.take_back([lot for lot in self._lots if lot.entry_id != from_lot], short, self.now)
+            taken |= more
+        self.account.debt_points += short
+        self.uow.session.add(self.account)
+        await self._write_back(taken)
+        return self._emit(self._entry(kind, -points, source))
+
+    def expired_lots(self) -> list[str]:
+        return [lot.entry_id for lot in self._lots if lot.remaining > 0 and lot.expire_at <= self.now]
+
+    async def expire(self, entry_id: str) -> LedgerEntryRow | None:
+        """What is left of a lot past its expiry leaves the balance."""
+        lot = next((lot for lot in self._lots if lot.entry_id == entry_id), None)
+        if lot is None or lot.remaining <= 0:
+            return None
+        points = lot.remaining
+        lot.remaining = 0
+        await self._write_back({entry_id: points})
+        return self._emit(self._entry(EntryKind.EXPIRE, -points, Source(SourceKind.LEDGER, entry_id)))
+
+    async def _write_back(self, taken: dict[str, int]) -> None:
+        for lot in self._lots:
+            if lot.entry_id not in taken:
+                continue
+            row = self._rows[lot.entry_id]
+            if lot.remaining <= 0:
+                self._rows.pop(lot.entry_id)
+                await self.uow.session.delete(row)
+            else:
+                row.remaining = lot.remaining
+                self.uow.session.add(row)
+        self._lots = [lot for lot in self._lots if lot.remaining > 0]
+
+    def _entry(
+        self,
+        kind: EntryKind,
+        points: int,
+        source: Source,
+        available_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        entry_id: str = "",
+    ) -> LedgerEntryRow:
+        entry = LedgerEntryRow(
+            entry_id=entry_id or new_id(),
+            member_id=self.member_id,
+            kind=int(kind),
+            points=points,
+            source_kind=int(source.kind),
+            source_id=source.source_id,
+            reason=source.reason,
+            created_at=self.now,
+            available_at=available_at,
+            expire_at=expire_at,
+        )
+        self.uow.repo.add(entry)
+        return entry
+
+    def _emit(self, entry: LedgerEntryRow) -> LedgerEntryRow:
+        now = self.balance()
+        self.uow.emit(
+            loyalty_events_pb2.PointsChanged(
+                member_id=self.member_id,
+                entry_id=entry.entry_id,
+                kind=ledger.KIND_NAMES[EntryKind(entry.kind)],
+                points=entry.points,
+                available_points=now.available,
+                pending_points=now.pending,
+                tier_id=self.account.tier_id,
+            ),
+            key=self.member_id,
+        )
+        return entry

@@ -1,0 +1,39 @@
+"""Loyalty's storage: tables and the repository the use cases read and write through."""
+
+from o2o_loyalty.store.queries import Repository
+from o2o_loyalty.store.tables import (
+    AccountRow,
+    AdjustmentRow,
+    CampaignRow,
+    CouponRow,
+    EarnedReceiptRow,
+    LedgerEntryRow,
+    LotRow,
+    MemberProfileRow,
+    OfferRow,
+    RedemptionRow,
+    ReferralRow,
+    RefundRow,
+    RewardRow,
+    SettingRow,
+    SpendMonthRow,
+)
+
+__all__ = [
+    "AccountRow",
+    "AdjustmentRow",
+    "CampaignRow",
+    "CouponRow",
+    "EarnedReceiptRow",
+    "LedgerEntryRow",
+    "LotRow",
+    "MemberProfileRow",
+    "OfferRow",
+    "RedemptionRow",
+    "ReferralRow",
+    "RefundRow",
+    "Repository",
+    "RewardRow",
+    "SettingRow",
+    "SpendMonthRow",
+]

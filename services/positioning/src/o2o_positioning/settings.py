@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from o2o_runtime.settings import ServiceSettings, service_config
+from pydantic import Field, SecretStr
+
+
+class PositioningSettings(ServiceSettings):
+    model_config = service_config("POSITIONING")
+
+    # Required: keys the daily pseudonyms of anonymous devices (raw device ids are never stored).
+    secret_key: SecretStr = Field(min_length=32)
+    # Required: this service's credential for calling identity (GetStore).
+    service_secret: SecretStr = Field(min_length=16)
+    # Raw fixes are deleted after this many days.
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    # A device silent this long has left: its visit ends (ZoneDwelled, VisitEnded).
+    visit_timeout_s: float = Field(default=600.0, gt=0)
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    # How often a replica checks whether a store's survey changed elsewhere.
+    model_refresh_s: float = Field(default=2.0, gt=0)
+    # Observations further from now than these are refused.
+    max_observation_age_s: float = Field(default=3600.0, gt=0)
+    max_observation_ahead_s: float = Field(default=60.0, gt=0)

@@ -1,0 +1,1 @@
+"""Recs: what to show a member next, and why."""

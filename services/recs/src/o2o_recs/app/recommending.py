@@ -1,0 +1,166 @@
+"""Serving: gathers what the blend needs for one request in a few indexed reads, then runs the
+pure blend (domain.recommend), the same code the evaluation command measures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from o2o_runtime.timeutil import as_utc, utcnow
+from o2o_runtime.uow import UnitsOfWork
+
+from o2o_recs.app.models import Models
+from o2o_recs.domain.recommend import Context, ItemFacts, Pick, Reason, candidate_skus, recommend
+from o2o_recs.domain.replenish import HistoryItem
+from o2o_recs.store import Repository
+from o2o_recs.store.tables import KIND_ONE_OFF, ItemRow
+
+# How many candidates each source proposes.
+SOURCE_DEPTH = 50
+RECENT_SEEDS = 10
+# A zone entry older than this no longer says where the member is.
+ZONE_FRESH = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class RecommendationQuery:
+    member_id: str
+    store_id: str = ""
+    zone_id: str = ""
+    basket: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    limit: int = 10
+
+
+@dataclass
+class Answer:
+    picks: list[Pick]
+    items: dict[str, ItemRow] = field(default_factory=dict)
+    model_version: str = ""
+
+
+def _together(rows: Sequence[tuple[str, str, int]], weights: dict[str, float]) -> list[tuple[str, float, str]]:
+    strength: dict[str, float] = {}
+    because: dict[str, tuple[float, str]] = {}
+    for seed, other, baskets in rows:
+        amount = baskets * weights.get(seed, 1.0)
+        strength[other] = strength.get(other, 0.0) + amount
+        if other not in because or amount > because[other][0]:
+            because[other] = (amount, seed)
+    ordered = sorted(strength.items(), key=lambda pair: (-pair[1], pair[0]))
+    return [(sku, value, because[sku][1]) for sku, value in ordered]
+
+
+def _facts(items: dict[str, ItemRow], out_of_stock: set[str]) -> dict[str, ItemFacts]:
+    return {
+        sku: ItemFacts(sku, row.category, row.active, row.kind == KIND_ONE_OFF, sku not in out_of_stock)
+        for sku, row in items.items()
+    }
+
+
+class Recommending:
+    def __init__(self, units: UnitsOfWork[Repository], models: Models) -> None:
+        self.units = units
+        self.models = models
+
+    async def recommend(self, query: RecommendationQuery) -> Answer:
+        now = utcnow()
+        model = self.models.current
+        async with self.units.read() as repo:
+            member = await repo.member(query.member_id)
+            personal = member is not None and member.profiling
+            context = Context(now=now, limit=query.limit, basket=query.basket, exclude=query.exclude)
+            popular = await repo.popular(query.store_id, SOURCE_DEPTH)
+            if len(popular) < query.limit and query.store_id:
+                # A new store sells little yet: the chain's best sellers fill in.
+                popular += await repo.popular("", SOURCE_DEPTH)
+            context.popular = [(sku, float(units), "") for sku, units in popular]
+            if personal:
+                assert member is not None
+                rows = await repo.member_items(query.member_id)
+                context.history = [HistoryItem(r.sku, r.purchases, as_utc(r.first_at), as_utc(r.last_at)) for r in rows]
+                recent = [item.sku for item in sorted(context.history, key=lambda i: i.last_at, reverse=True)]
+                seeds = dict.fromkeys(query.basket, 2.0) | {
+                    sku: 1.0 for sku in recent[:RECENT_SEEDS] if sku not in query.basket
+                }
+                context.together = _together(await repo.together(list(seeds), SOURCE_DEPTH * 4), seeds)
+                context.taste = model.for_member(query.member_id, SOURCE_DEPTH, recent[:RECENT_SEEDS])
+                if member.social:
+                    context.friends = [
+                        (sku, float(n), "") for sku, n in await repo.friends_bought(query.member_id, SOURCE_DEPTH)
+                    ]
+                context.zone = await self._zone(repo, query)
+            skus = candidate_skus(context)
+            items = await repo.items(sorted(skus))
+            out_of_stock = await repo.out_of_stock(query.store_id, sorted(skus))
+        context.items = _facts(items, out_of_stock)
+        picks = recommend(context)
+        return Answer(picks, items, model.version)
+
+    async def _zone(self, repo: Repository, query: RecommendationQuery) -> list[tuple[str, float, str]]:
+        zone_id = query.zone_id
+        if not zone_id:
+            here = await repo.now_in_zone(query.member_id, utcnow() - ZONE_FRESH)
+            if here is None or (query.store_id and here.store_id != query.store_id):
+                return []
+            zone_id = here.zone_id
+        zone = await repo.zone(zone_id)
+        if zone is None:
+            return []
+        rows = await repo.zone_items(zone.store_id, zone.category, zone.brand, SOURCE_DEPTH // 2)
+        # Rank within the zone matters more than raw units: a slow shelf still fits the place.
+        return [(sku, 1.0 / (1 + rank), "") for rank, (sku, _) in enumerate(rows)]
+
+    async def similar(self, sku: str, limit: int) -> Answer:
+        model = self.models.current
+        proposals = [(other, score, sku) for other, score in model.similar(sku, limit * 3)]
+        reason = Reason.SIMILAR
+        async with self.units.read() as repo:
+            if not proposals:
+                seed = (await repo.items([sku])).get(sku)
+                if seed is not None and seed.category:
+                    proposals = [
+                        (o, float(n) + 1, sku)
+                        for o, n in await repo.category_items(seed.category, limit * 3)
+                        if o != sku
+                    ]
+            if not proposals:
+                reason = Reason.POPULAR_IN_STORE
+                proposals = [(o, float(n), "") for o, n in await repo.popular("", limit * 3) if o != sku]
+            items = await repo.items([o for o, _, _ in proposals])
+        return Answer(_listed(proposals, items, set(), limit, reason), items, model.version)
+
+    async def bought_together(self, sku: str, store_id: str, limit: int) -> Answer:
+        async with self.units.read() as repo:
+            proposals: list[tuple[str, float, str]] = [
+                (o, float(n), sku) for _, o, n in await repo.together([sku], limit * 3)
+            ]
+            reason = Reason.BOUGHT_TOGETHER
+            if not proposals:
+                reason = Reason.POPULAR_IN_STORE
+                popular = await repo.popular(store_id, limit * 3) or await repo.popular("", limit * 3)
+                proposals = [(o, float(n), "") for o, n in popular if o != sku]
+            candidates = [o for o, _, _ in proposals]
+            items = await repo.items(candidates)
+            out_of_stock = await repo.out_of_stock(store_id, candidates)
+        return Answer(_listed(proposals, items, out_of_stock, limit, reason), items, self.models.version)
+
+
+def _listed(
+    proposals: Sequence[tuple[str, float, str]],
+    items: dict[str, ItemRow],
+    out_of_stock: set[str],
+    limit: int,
+    reason: Reason,
+) -> list[Pick]:
+    """The proposals that are in the catalog, active and in stock, best first."""
+    picks = []
+    for sku, score, because in proposals:
+        row = items.get(sku)
+        if row is None or not row.active or sku in out_of_stock:
+            continue
+        picks.append(Pick(sku, round(score, 6), reason, because))
+        if len(picks) == limit:
+            break
+    return picks

@@ -1,0 +1,1 @@
+"""Recs rules: pure, no I/O."""
