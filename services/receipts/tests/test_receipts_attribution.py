@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import grpc
@@ -407,6 +407,19 @@ async def test_bad_rules_are_refused_whole(receipts: receipts_pb2_grpc.ReceiptsS
         pb.ListAttributionRulesRequest(store_id=shop.store_id), metadata=shop.manager.auth
     )
     assert sorted(r.rate_bp for r in listed.rules) == [400, 450]
+    # A later rate supersedes the open-ended one, which now ends where the new one begins.
+    change = month + timedelta(days=60)
+    await receipts.SetAttributionRule(
+        pb.SetAttributionRuleRequest(rule=rule(shop.store_id, default, 475, effective_time=to_timestamp(change))),
+        metadata=admin.auth,
+    )
+    listed = await receipts.ListAttributionRules(
+        pb.ListAttributionRulesRequest(store_id=shop.store_id), metadata=shop.manager.auth
+    )
+    ends = {
+        r.rate_bp: (r.expire_time.ToDatetime(tzinfo=UTC) if r.HasField("expire_time") else None) for r in listed.rules
+    }
+    assert ends == {400: month + timedelta(days=30), 450: change, 475: None}
     # And a regional manager of the store's region may set one.
     east = await chain.staff(common_pb2.STAFF_ROLE_REGIONAL_MANAGER, region="east")
     brand = rule(shop.store_id, pb.ATTRIBUTION_SCOPE_BRAND, 800, key="lux")

@@ -135,15 +135,19 @@ def test_bad_rules_name_their_fields() -> None:
 
 def test_rules_of_one_store_scope_and_key_never_overlap() -> None:
     june = rule(HOME, AttributionScope.DEFAULT, 100, expires_at=T0 + timedelta(days=30), rule_id="june")
-    after = rule(HOME, AttributionScope.DEFAULT, 100, effective_from=T0 + timedelta(days=30))
-    domain.check_no_overlap(after, [june])
-    domain.check_no_overlap(rule(OTHER, AttributionScope.DEFAULT, 100), [june])
-    domain.check_no_overlap(rule(HOME, AttributionScope.BRAND, 100, key="lux"), [june])
+    after = rule(HOME, AttributionScope.DEFAULT, 100, effective_from=T0 + timedelta(days=30), rule_id="after")
+    assert domain.place_rule(after, [june]) == []
+    assert domain.place_rule(rule(OTHER, AttributionScope.DEFAULT, 100), [june]) == []
+    assert domain.place_rule(rule(HOME, AttributionScope.BRAND, 100, key="lux"), [june]) == []
     with pytest.raises(AlreadyExists) as caught:
-        domain.check_no_overlap(
-            rule(HOME, AttributionScope.DEFAULT, 100, effective_from=T0 - timedelta(days=1)), [june]
-        )
+        domain.place_rule(rule(HOME, AttributionScope.DEFAULT, 100, effective_from=T0 - timedelta(days=1)), [june])
     assert caught.value.field == "rule.effective_time"
+    # A later rule supersedes an open-ended one, which ends where it begins; never an earlier one.
+    later = rule(HOME, AttributionScope.DEFAULT, 150, effective_from=T0 + timedelta(days=60))
+    [closed] = domain.place_rule(later, [june, after])
+    assert (closed.rule_id, closed.expires_at) == ("after", later.effective_from)
+    with pytest.raises(AlreadyExists):
+        domain.place_rule(rule(HOME, AttributionScope.DEFAULT, 150, effective_from=T0 + timedelta(days=30)), [after])
 
 
 def test_the_settlement_of_any_set_of_stores_nets_to_zero() -> None:

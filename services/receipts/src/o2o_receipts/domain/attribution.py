@@ -4,6 +4,7 @@ in proportion. The rules are indexed once (RuleBook) so rating a line is a few d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,17 +102,27 @@ def check_rule(rule: AttributionRule, prefix: str = "rule") -> None:
         raise InvalidArgument(problems)
 
 
-def check_no_overlap(rule: AttributionRule, existing: Iterable[AttributionRule], prefix: str = "rule") -> None:
-    """Rules of one store, scope and key never overlap in time, so a line has one rate: an
-    overlapping rule already exists for that time (ALREADY_EXISTS, naming the field)."""
+def place_rule(
+    rule: AttributionRule, existing: Iterable[AttributionRule], prefix: str = "rule"
+) -> list[AttributionRule]:
+    """Rules of one store, scope and key never overlap in time, so a line has one rate. A new
+    rule supersedes an open-ended one that took effect before it (which ends where the new one
+    begins: the rules so closed are returned); any other overlap means a rule already exists
+    for that time (ALREADY_EXISTS, naming the field)."""
+    closed = []
     for other in existing:
-        if rule.overlaps(other):
-            until = other.expires_at.isoformat() if other.expires_at else "open-ended"
-            raise AlreadyExists(
-                f"rule {other.rule_id} of the same store, scope and key is in force from "
-                f"{other.effective_from.isoformat()} to {until}: the rules would overlap",
-                f"{prefix}.effective_time",
-            )
+        if not rule.overlaps(other):
+            continue
+        if other.expires_at is None and other.effective_from < rule.effective_from:
+            closed.append(dataclasses.replace(other, expires_at=rule.effective_from))
+            continue
+        until = other.expires_at.isoformat() if other.expires_at else "open-ended"
+        raise AlreadyExists(
+            f"rule {other.rule_id} of the same store, scope and key is in force from "
+            f"{other.effective_from.isoformat()} to {until}: the rules would overlap",
+            f"{prefix}.effective_time",
+        )
+    return closed
 
 
 class RuleBook:
