@@ -26,12 +26,13 @@ IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup protos lint test test-sqlite test-postgres up seed bench clean tools images chart
+.PHONY: help setup browser protos lint test test-sqlite test-postgres up seed bench clean tools images chart
 
 help:
 	@echo "make up      run the platform locally (NATS + every service, embedded SQLite)"
 	@echo "make seed    load a small demo chain into the running platform"
-	@echo "make test    lint, type-check and run the whole suite on SQLite and PostgreSQL"
+	@echo "make test    lint, type-check and run the whole suite on SQLite and PostgreSQL (and the"
+	@echo "             console in chromium, installed from Debian's packages when missing)"
 	@echo "make bench   run the benchmarks; results land in bench/results/"
 	@echo "make protos  regenerate the Python stubs from protos/"
 	@echo "make images  build every service's and the gateway's image (needs a Docker engine)"
@@ -50,6 +51,18 @@ $(STUBS): $(VENV)/.synced $(PROTO_FILES) tools/gen_protos.py
 	@touch $@
 
 setup: $(STUBS)
+
+# The browser tests drive Debian's chromium with Playwright (pinned in the lock; it downloads no
+# browser), with CJK fonts so that the Chinese pages' screenshots are legible. A fresh machine
+# gets both from Debian's packages, as root (CI) or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+browser: $(CHROMIUM) $(CJK_FONT)
+
+$(CHROMIUM) $(CJK_FONT):
+	@echo "installing chromium and fonts-noto-cjk from Debian's packages for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk
 
 protos:
 	rm -f $(STUBS)
@@ -78,7 +91,7 @@ $(HELM_STAMP):
 
 tools: $(HELM_STAMP)
 
-test: lint $(HELM_STAMP)
+test: lint browser $(HELM_STAMP)
 	$(BIN)/python -m pytest -q
 
 chart: setup $(HELM_STAMP)

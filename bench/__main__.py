@@ -15,7 +15,17 @@ from rich.console import Console
 from bench.common import Outcome, record, settings
 from bench.report import Display, summary_table, write_summary
 
-BENCHMARKS = ("identity", "receipts", "attribution", "events", "gateway", "metrics_overhead")
+BENCHMARKS = (
+    "identity",
+    "receipts",
+    "attribution",
+    "loyalty",
+    "recs",
+    "events",
+    "gateway",
+    "console",
+    "metrics_overhead",
+)
 
 
 def main(argv: Sequence[str]) -> int:

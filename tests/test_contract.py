@@ -17,7 +17,7 @@ PROMISED = {
         "CreateStore GetStore ListStores RegisterMember GetMember UpdateMember EraseMember LinkPaymentAccount "
         "ResolvePaymentAccount SetConsent GetConsent CreateStaff GetStaff ListStaff BindAdvisor GetAdvisor "
         "ListAdvisedMembers AddFriend RemoveFriend ListFriends CreateApiKey RevokeApiKey RegisterDevice IssueToken "
-        "GetJwks"
+        "GetJwks ListMembers"
     ),
     "o2o.receipts.v1.ReceiptsService": (
         "SubmitTransaction UploadTransactions GetReceipt ListReceipts ClaimReceipt GetReceiptDocument RefundItems "

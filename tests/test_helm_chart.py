@@ -10,8 +10,10 @@ helm comes from `make tools` (.tools/helm, pinned in the Makefile)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,7 +23,9 @@ import kubernetes_validate.utils as kubernetes_validate
 import pytest
 import yaml
 from o2o_gateway.settings import GatewaySettings
+from o2o_identity.settings import IdentitySettings
 from o2o_runtime import registry
+from o2o_runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "o2o"
@@ -162,7 +166,7 @@ def test_every_service_in_services_is_in_the_chart_with_its_ports() -> None:
         assert chart[name]["metricsPort"] == definition.default_metrics_port, name
         assert chart[name]["enabled"], f"services/{name} exists: enable it in helm/o2o/values.yaml"
         named("default", "Deployment", full(name))
-    # Services still to land are in the chart with the architecture's ports, ready to enable.
+    # The ports the architecture page gives them.
     assert {n: chart[n]["port"] for n in ("loyalty", "positioning", "recs")} == {
         "loyalty": 50053,
         "positioning": 50054,
@@ -193,7 +197,7 @@ def test_each_service_and_the_gateway_has_its_objects(example: str) -> None:
         assert "topology.kubernetes.io/zone" in zones
         container = pod_spec(deployment)["containers"][0]
         assert container["image"].split(":")[0].endswith(f"o2o/{part}")
-        assert container["resources"]["requests"]
+        assert container["resources"]["requests"]["cpu"], "the HPA scales on CPU: requests are its measure"
         assert container["resources"]["limits"]
 
 
@@ -355,6 +359,9 @@ def test_migrations_run_as_hook_jobs_before_the_replicas(example: str) -> None:
         assert pod_spec(job)["restartPolicy"] == "Never"
         server = pod_spec(named(example, "Deployment", full(name)))["containers"][0]
         assert server["args"] == ["serve", name], "replicas serve; they never migrate"
+        # `o2o ops status` matches a Job to the Deployment by the revision both carry.
+        revision = named(example, "Deployment", full(name))["metadata"]["annotations"]["o2o.platform/revision"]
+        assert job["metadata"]["annotations"]["o2o.platform/revision"] == revision == "1"
     # What a migration reads exists before it runs: created by hooks of lower weight.
     job_weight = 0
     for doc in rendered(example):
@@ -396,6 +403,50 @@ def test_identity_accepts_each_service_with_that_services_own_credential() -> No
     assert len(generated["stringData"]["secret-key"]) >= 32
 
 
+def container_environment(example: str, part: str) -> dict[str, str]:
+    """The environment the part's container gets, as the kubelet builds it: Secret references
+    read from the rendered Secrets, $(VAR) expanded from the variables before it."""
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in of_kind(example, "Secret")}
+    environment: dict[str, str] = {}
+    for name, entry in env_of(pod_spec(named(example, "Deployment", full(part)))["containers"][0]).items():
+        if "value" in entry:
+            environment[name] = re.sub(r"\$\((\w+)\)", lambda m: environment[m.group(1)], entry["value"])
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            environment[name] = secrets[ref["name"]][ref["key"]]
+    return environment
+
+
+def test_each_part_starts_with_the_settings_the_chart_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real settings classes read the chart's environment: a required setting the chart does
+    # not give (or gives malformed) fails here, not at a pod's start.
+    for variable in list(os.environ):
+        if variable.startswith(("O2O_", "GATEWAY_", "OTEL_", *(f"{n.upper()}_" for n in SERVICES))):
+            monkeypatch.delenv(variable)
+    for name in enabled("default"):
+        environment = container_environment("default", name)
+        with monkeypatch.context() as scope:
+            for variable, value in environment.items():
+                scope.setenv(variable, value)
+            settings = load_settings(registry.definition(name).settings_type)
+        assert (settings.host, settings.grpc_port) == ("0.0.0.0", service_values("default", name)["port"])
+        assert settings.database_url.startswith(f"postgresql://{name}:")
+        assert settings.nats_url == f"nats://{full('nats')}:4222"
+        assert settings.identity_address == f"{full('identity')}:50051"
+        if isinstance(settings, IdentitySettings):
+            callers = {
+                n: container_environment("default", n)[f"{n.upper()}_SERVICE_SECRET"]
+                for n in enabled("default")
+                if n != "identity"
+            }
+            assert settings.services() == callers
+    with monkeypatch.context() as scope:
+        for variable, value in container_environment("default", "gateway").items():
+            scope.setenv(variable, value)
+        gateway = load_settings(GatewaySettings)
+    assert gateway.upstreams == {n: f"{full(n)}:{service_values('default', n)['port']}" for n in enabled("default")}
+
+
 def test_existing_secrets_are_used_as_they_are() -> None:
     for name in enabled("production"):
         container = pod_spec(named("production", "Deployment", full(name)))["containers"][0]
@@ -434,6 +485,23 @@ def test_the_production_example_runs_a_three_server_jetstream_cluster() -> None:
     assert named("production", "PodDisruptionBudget", full("nats"))["spec"]["maxUnavailable"] == 1
 
 
+@pytest.mark.parametrize("example", ["default", "production"])
+def test_the_nats_configuration_is_one_nats_server_accepts(example: str, tmp_path: Path) -> None:
+    config = named(example, "ConfigMap", full("nats"))["data"]["nats.conf"]
+    path = tmp_path / "nats.conf"
+    path.write_text(config.replace("/data", str(tmp_path / "data")).replace("/var/run/nats", str(tmp_path)))
+    server = Path(sys.executable).parent / "nats-server"
+    result = subprocess.run(
+        [str(server), "-c", str(path), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"POD_NAME": f"{full('nats')}-0"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout + result.stderr
+
+
 def test_external_nats_comes_from_a_secret() -> None:
     assert not [s for s in of_kind("external", "StatefulSet") if s["metadata"]["name"] == full("nats")]
     for workload in of_kind("external", "Deployment"):
@@ -458,13 +526,19 @@ class Pod:
     ports: frozenset[int]
 
 
+def _pods_of(docs: list[Manifest]) -> list[Pod]:
+    return [
+        Pod(
+            w["metadata"]["name"],
+            w["spec"]["template"]["metadata"]["labels"],
+            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
+        )
+        for w in docs
+    ]
+
+
 def pods(example: str) -> list[Pod]:
-    found = []
-    for workload in workloads(example):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
-        ports = frozenset(p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", []))
-        found.append(Pod(workload["metadata"]["name"], labels, ports))
-    return found
+    return _pods_of(workloads(example))
 
 
 def selects(selector: Manifest, labels: dict[str, str]) -> bool:
@@ -534,21 +608,19 @@ def test_network_policies_allow_exactly_the_architectures_traffic(example: str) 
 
 
 def test_a_service_enabled_by_an_upgrade_migrates_under_the_policies_in_place() -> None:
-    # The upgrade's hooks (loyalty's database and migration Job) run before the upgrade applies
-    # its own policies: what the installed release has must already let them through.
-    upgraded = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=true")) if doc]
-    hooks = [doc for doc in upgraded if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]]
-    new_pods = [
-        Pod(
-            w["metadata"]["name"],
-            w["spec"]["template"]["metadata"]["labels"],
-            frozenset(p["containerPort"] for c in pod_spec(w)["containers"] for p in c.get("ports", [])),
-        )
-        for w in hooks
+    # A release installed without loyalty, upgraded to the defaults: the upgrade's hooks
+    # (loyalty's database and migration Job) run before the upgrade applies its own policies,
+    # so what the installed release has must already let them through.
+    before = [doc for doc in yaml.safe_load_all(render_text("--set", "services.loyalty.enabled=false")) if doc]
+    hooks = [
+        doc
+        for doc in rendered("default")
+        if doc["kind"] in WORKLOADS and hook(doc) and "loyalty" in doc["metadata"]["name"]
     ]
+    new_pods = _pods_of(hooks)
     assert {p.name for p in new_pods} == {full("loyalty-migrate"), full("loyalty-postgresql")}
-    installed = of_kind("default", "NetworkPolicy")
-    everything = [*pods("default"), *new_pods]
+    installed = [doc for doc in before if doc["kind"] == "NetworkPolicy"]
+    everything = [*_pods_of([doc for doc in before if doc["kind"] in WORKLOADS]), *new_pods]
     reached = {
         (source.name, target.name, port)
         for source in everything

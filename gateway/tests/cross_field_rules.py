@@ -195,6 +195,18 @@ def _refund(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known
     body["posTransactionNumber"] = "RF-" + receipt[-12:]
 
 
+def _catalog_items(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Catalog prices are amounts of a currency, never negative."""
+    if not isinstance(body, dict):
+        return
+    for item in body.get("items") or []:
+        if isinstance(item, dict) and isinstance(item.get("price"), dict):
+            item["price"] = {
+                "amountMinor": str(_minor(_amount(item["price"]), 0, 100_000_000)),
+                "currencyCode": known.currency,
+            }
+
+
 def _amount(money: Any) -> Any:
     return money.get("amountMinor") if isinstance(money, dict) else None
 
@@ -207,7 +219,124 @@ def _minor(value: Any, low: int, high: int) -> int:
     return max(low, min(high, number))
 
 
+# ---- loyalty ------------------------------------------------------------------------------
+
+_DAY_S = "86400s"
+
+
+def _now(days: int = 0) -> str:
+    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _int64(value: Any, low: int, high: int) -> str:
+    """An int64 as JSON writes it (a string), within bounds."""
+    return str(_minor(value, low, high))
+
+
+def _adjust(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """An adjustment moves points (never zero)."""
+    if isinstance(body, dict):
+        body["points"] = _int64(body.get("points"), 1, 1_000_000_000)
+
+
+def _earn_rules(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """Rates per known currency; multipliers with ids of their own and windows that end after
+    they start; points that become available before they expire."""
+    rules = body.get("rules") if isinstance(body, dict) else None
+    if not isinstance(rules, dict):
+        return
+    rates = rules.get("pointsPerUnit")
+    if isinstance(rates, dict):
+        rules["pointsPerUnit"] = {known.currency: _minor(next(iter(rates.values()), 1), 0, 1_000_000)} if rates else {}
+    for index, multiplier in enumerate(m for m in rules.get("multipliers", []) if isinstance(m, dict)):
+        multiplier["multiplierId"] = f"m{index}"
+        if "startTime" in multiplier or "endTime" in multiplier:
+            multiplier["startTime"], multiplier["endTime"] = _now(), _now(1)
+    rules["pendingPeriod"] = _DAY_S
+    rules["expiryPeriod"] = "31536000s"
+
+
+def _tiers(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A ladder: ids of their own, in one currency, each tier reached at a spend of its own."""
+    tiers = body.get("tiers") if isinstance(body, dict) else None
+    if not isinstance(tiers, list):
+        return
+    for index, tier in enumerate(t for t in tiers if isinstance(t, dict)):
+        tier["tierId"] = f"tier-{index}"
+        tier["qualifyingSpend"] = {"amountMinor": str(index * 100_000), "currencyCode": known.currency}
+
+
+def _reward(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """What the coupon gives matches its kind; it lives at least a minute."""
+    if not isinstance(body, dict):
+        return
+    kind = body.get("couponKind")
+    body["pointsCost"] = _int64(body.get("pointsCost"), 1, 1_000_000_000)
+    body["stock"] = _int64(body.get("stock"), -1, 1_000_000)
+    body["couponValidity"] = _DAY_S
+    body.pop("amountOff", None)
+    body["percentOffBp"], body["freeSku"] = 0, ""
+    if kind == "COUPON_KIND_AMOUNT_OFF":
+        body["amountOff"] = {"amountMinor": "100", "currencyCode": known.currency}
+    elif kind == "COUPON_KIND_PERCENT_OFF":
+        body["percentOffBp"] = 1000
+    elif kind == "COUPON_KIND_FREE_ITEM":
+        body["freeSku"] = "SKU-1"
+
+
+def _campaign(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A window that ends after it starts; what the trigger needs (a dwell names its stores and
+    a positive dwell; only purchases have a minimum spend or multiply); quiet hours kept in a
+    store's time zone; an age range that is one."""
+    if not isinstance(body, dict):
+        return
+    campaign: dict[str, Any] = body
+    campaign["startTime"], campaign["endTime"] = _now(), _now(1)
+    found = campaign.get("trigger")
+    trigger: dict[str, Any] = found if isinstance(found, dict) else {}
+    campaign["trigger"] = trigger
+    kind = trigger.get("kind")
+    found = campaign.get("place")
+    place: dict[str, Any] = found if isinstance(found, dict) else {}
+    campaign["place"] = place
+    if kind == "TRIGGER_KIND_ZONE_DWELL":
+        trigger["minDwellSeconds"] = _minor(trigger.get("minDwellSeconds"), 1, 14_400)
+        place["storeIds"] = [known.store_id]
+    else:
+        trigger["minDwellSeconds"] = 0
+    if kind == "TRIGGER_KIND_PURCHASE" and isinstance(trigger.get("minSpend"), dict):
+        trigger["minSpend"] = {
+            "amountMinor": _int64(_amount(trigger["minSpend"]), 0, 10**9),
+            "currencyCode": known.currency,
+        }
+    else:
+        trigger.pop("minSpend", None)
+    reward = campaign.get("reward")
+    if not isinstance(reward, dict) or (kind != "TRIGGER_KIND_PURCHASE" and "multiplierMilli" in reward):
+        campaign["reward"] = {"bonusPoints": "10"}
+    elif "bonusPoints" in reward:
+        reward["bonusPoints"] = _int64(reward["bonusPoints"], 1, 1_000_000_000)
+    quiet = campaign.get("quietHours")
+    if isinstance(quiet, dict) and quiet.get("startHour", 0) != quiet.get("endHour", 0):
+        place["storeIds"] = [known.store_id]
+    caps = campaign.get("caps")
+    if isinstance(caps, dict) and "totalBudget" in caps:
+        caps["totalBudget"] = _int64(caps["totalBudget"], 0, 10**9)
+    segment = campaign.get("segment")
+    if isinstance(segment, dict):
+        low, high = _minor(segment.get("minAge"), 0, 150), _minor(segment.get("maxAge"), 0, 150)
+        if low and high and high < low:
+            segment["minAge"], segment["maxAge"] = high, low
+
+
 _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] = {
+    "LoyaltyService_AdjustPoints": _adjust,
+    "LoyaltyService_SetEarnRules": _earn_rules,
+    "LoyaltyService_SetTiers": _tiers,
+    "LoyaltyService_UpsertReward": _reward,
+    "LoyaltyService_CreateCampaign": _campaign,
+    "RecsService_UpsertCatalogItems": _catalog_items,
     "IdentityService_RegisterMember": _register_member,
     "IdentityService_UpdateMember": _update_member,
     "IdentityService_CreateStaff": _create_staff,

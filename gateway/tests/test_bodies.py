@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from o2o_gateway import jsonbody
 from o2o_gateway.routes import Route, RouteTable, contract_services, upstream_of
 from o2o_gateway.transcode import BadRequest, build_request
+from o2o_runtime.testing.plugin import GATEWAY_UPSTREAMS
 
 TABLE = RouteTable.for_upstreams({upstream_of(service) for service in contract_services()})
 WITH_BODY = [route for route in TABLE.routes if route.body]
-SERVED = ("identity", "receipts", "webhooks")  # behind the test gateway
+SERVED = tuple(GATEWAY_UPSTREAMS)  # behind the test gateway: every installed service
 # One segment of an AIP-193 path: a name or a backquoted key, an index on a repeated field.
 _SEGMENT = re.compile(r"(`(?:[^`]|``)*`|[A-Za-z_][A-Za-z0-9_]*)(\[\d+\])?(\.|$)")
 

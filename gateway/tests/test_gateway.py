@@ -19,6 +19,7 @@ from o2o.identity.v1 import identity_pb2 as ipb
 from o2o_gateway.app import Gateway
 from o2o_gateway.routes import RouteTable, route_for, routes_of
 from o2o_gateway.settings import GatewaySettings
+from o2o_runtime import registry
 from o2o_runtime.auth import Kind, Principal
 from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import PASSWORD, Chain, unique, unique_phone
@@ -209,14 +210,15 @@ async def test_operations_endpoints_and_openapi(gateway: httpx.AsyncClient) -> N
     assert (await gateway.get("/healthz")).json() == {"status": "alive"}
     ready = await gateway.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["upstreams"] == {"identity": "SERVING", "receipts": "SERVING", "webhooks": "SERVING"}
+    # The gateway in front of every installed service (the fixture's upstreams), each SERVING.
+    assert ready.json()["upstreams"] == dict.fromkeys(registry.service_names(), "SERVING")
     document = (await gateway.get("/openapi.json")).json()
     validate(document)
     operations = {op["x-grpc-method"] for path in document["paths"].values() for op in path.values()}
     assert "/o2o.identity.v1.IdentityService/GetMember" in operations
     assert "/o2o.receipts.v1.ReceiptsService/GetStoreDayReport" in operations
-    # Services not behind this gateway are not offered.
-    assert not any(op.startswith("/o2o.loyalty.") for op in operations)
+    # Only services behind this gateway are offered (here every installed one is).
+    assert {op.split(".")[1] for op in operations} <= set(registry.service_names())
     # Client-streaming RPCs are for devices over gRPC only.
     assert "/o2o.receipts.v1.ReceiptsService/UploadTransactions" not in operations
     echoed = await gateway.get("/v1/jwks", headers={"X-Request-Id": "req-123"})
@@ -228,6 +230,14 @@ def _in_process(platform: Platform, **settings: Any) -> tuple[Gateway, httpx.Asy
     gateway = Gateway(GatewaySettings(upstreams={"identity": platform.service("identity").address}, **settings))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway.app()), base_url="http://gateway")
     return gateway, client
+
+
+async def test_services_not_behind_the_gateway_are_not_offered(platform: Platform) -> None:
+    _, client = _in_process(platform)
+    async with client:
+        document = (await client.get("/openapi.json")).json()
+    operations = {op["x-grpc-method"] for path in document["paths"].values() for op in path.values()}
+    assert {op.split(".")[1] for op in operations} == {"identity"}
 
 
 async def test_floods_get_429_with_retry_after(platform: Platform, chain: Chain) -> None:

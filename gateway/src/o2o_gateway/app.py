@@ -1,5 +1,5 @@
 """The gateway's ASGI application: every annotated RPC of the configured upstreams as REST/JSON,
-plus /openapi.json, /docs, /healthz and /readyz."""
+plus /openapi.json, /docs, /healthz, /readyz and the store console at /console."""
 
 from __future__ import annotations
 
@@ -30,12 +30,13 @@ from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from o2o_gateway import openapi
 from o2o_gateway.auth import API_KEY_HEADER, MEMBER_HEADER, Authenticator
+from o2o_gateway.console.pages import Console
 from o2o_gateway.errors import error_response, status_of_call
 from o2o_gateway.limits import RateLimiter
 from o2o_gateway.routes import Route, RouteTable
@@ -119,6 +120,7 @@ class Gateway:
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = metrics or HttpMetrics(None)
         self.document = openapi.document(self.table)
+        self.console = Console({route.upstream for route in self.table.routes})
 
     # Channels belong to the event loop that serves requests, so they are made on first use.
     @property
@@ -250,9 +252,6 @@ class Gateway:
     async def openapi_json(self, _request: Request) -> Response:
         return JSONResponse(self.document)
 
-    async def docs(self, _request: Request) -> Response:
-        return HTMLResponse(openapi.DOCS_PAGE)
-
     def app(self) -> ASGIApp:
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -282,16 +281,20 @@ class Gateway:
                 HttpRoute("/healthz", self.healthz, methods=["GET"]),
                 HttpRoute("/readyz", self.readyz, methods=["GET"]),
                 HttpRoute("/openapi.json", self.openapi_json, methods=["GET"]),
-                HttpRoute("/docs", self.docs, methods=["GET"]),
+                HttpRoute("/docs", self.console.docs, methods=["GET"]),
+                HttpRoute("/console", self.console.home, methods=["GET"]),
+                HttpRoute("/console/assets/{path:path}", self.console.asset, methods=["GET"]),
+                HttpRoute("/console/{page}", self.console.page, methods=["GET"]),
             ],
             lifespan=lifespan,
         )
-        operation_paths = {"/healthz", "/readyz", "/openapi.json", "/docs"}
+        operation_paths = {"/healthz", "/readyz", "/openapi.json", "/docs", "/console"}
 
         # API calls go straight to the route table (no framework routing in the hot path); any
         # path, however odd, gets a JSON answer from it.
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"] not in operation_paths:
+            path = scope.get("path", "")
+            if scope["type"] == "http" and path not in operation_paths and not path.startswith("/console/"):
                 response = await self.dispatch(Request(scope, receive))
                 await response(scope, receive, send)
             else:

@@ -333,21 +333,3 @@ def document(table: RouteTable, *, title: str = "O2O retail platform", version: 
             },
         },
     }
-
-
-DOCS_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>O2O retail platform API</title>
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-  <div id="docs"></div>
-  <script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-  <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
-  <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body>
-</html>
-"""

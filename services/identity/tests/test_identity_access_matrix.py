@@ -76,6 +76,10 @@ async def request_for(world: World, method: str, principal: str) -> Any:
         return pb.RegisterMemberRequest(member=pb.Member(phone=unique_phone(), home_store_id=store_id))
     if method == "GetMember":
         return pb.GetMemberRequest(member_id=member_id)
+    if method == "ListMembers":
+        admin = await world.chain.admin()
+        found = await world.chain.identity.GetMember(pb.GetMemberRequest(member_id=member_id), metadata=admin.auth)
+        return pb.ListMembersRequest(phone=found.member.phone)
     if method == "UpdateMember":
         return pb.UpdateMemberRequest(
             member=pb.Member(member_id=member_id, display_name="Renamed"),
@@ -137,6 +141,7 @@ EXPECTED_ALLOWED: dict[str, set[str]] = {
     "ListStores": SIGNED_IN - {"partner_unscoped"},
     "RegisterMember": STAFF_IN | {"partner_scoped"},
     "GetMember": {"member_self", "partner_scoped", "service"} | STAFF_IN,
+    "ListMembers": {"partner_scoped", "service"} | STAFF_IN,
     "UpdateMember": {"member_self", "partner_scoped"} | STAFF_IN,
     "EraseMember": MANAGERS_IN,
     "LinkPaymentAccount": {"member_self", "partner_scoped"} | STAFF_IN,

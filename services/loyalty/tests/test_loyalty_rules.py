@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from o2o_loyalty.domain import coupons, earning, ledger, tiers
+from o2o_loyalty.domain import campaigns, coupons, earning, ledger, tiers
 from o2o_loyalty.domain.earning import EarnedLine, EarnRules, Multiplier, Sale, SaleLine
 from o2o_loyalty.domain.ledger import Lot
 from o2o_loyalty.domain.tiers import Tier, TierState
@@ -117,3 +117,85 @@ def test_coupon_codes_are_derived_and_refused_for_a_reason() -> None:
     assert coupons.refusal(NOW, later, (), "s1", NOW) is coupons.Refusal.CONSUMED
     assert coupons.refusal(None, NOW, (), "s1", NOW) is coupons.Refusal.EXPIRED
     assert coupons.refusal(None, later, ("s2",), "s1", NOW) is coupons.Refusal.WRONG_STORE
+
+
+def campaign(**changes: object) -> campaigns.Campaign:
+    base: dict[str, object] = {
+        "campaign_id": "c1",
+        "name": "c",
+        "segment": campaigns.Segment(),
+        "store_ids": ("s1",),
+        "zone_ids": (),
+        "start": NOW - timedelta(days=1),
+        "end": NOW + timedelta(days=1),
+        "trigger": campaigns.TriggerKind.ZONE_DWELL,
+        "min_dwell_seconds": 60,
+        "min_spend_minor": 0,
+        "min_spend_currency": "",
+        "reward": campaigns.CampaignReward(bonus_points=10),
+        "per_member_per_day": 1,
+        "per_member_per_week": 3,
+        "total_budget": 0,
+        "quiet_start": 22,
+        "quiet_end": 8,
+        "message": "",
+        "time_zones": {"s1": "Asia/Shanghai"},
+    }
+    return campaigns.Campaign(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def profile(**changes: object) -> campaigns.Profile:
+    base: dict[str, object] = {
+        "member_id": "m1",
+        "birth_year": 1990,
+        "birth_month": 7,
+        "birth_day": 1,
+        "gender": 1,
+        "income_band": 2,
+        "tags": ("new_parent",),
+        "marketing": True,
+        "location": True,
+    }
+    return campaigns.Profile(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_quiet_hours_are_local_to_the_store_and_may_wrap_midnight() -> None:
+    quiet = campaign()
+    # 12:00 UTC is 20:00 in Shanghai: not quiet; 15:00 UTC is 23:00; 23:00 UTC is 07:00.
+    assert not campaigns.quiet(quiet, "s1", NOW)
+    assert campaigns.quiet(quiet, "s1", NOW + timedelta(hours=3))
+    assert campaigns.quiet(quiet, "s1", NOW + timedelta(hours=11))
+    assert not campaigns.quiet(quiet, "s1", NOW + timedelta(hours=12))
+    assert not campaigns.quiet(campaign(quiet_start=0, quiet_end=0), "s1", NOW + timedelta(hours=3))
+
+
+def test_only_consenting_members_of_the_segment_are_reached_within_caps() -> None:
+    dwell = campaign()
+    assert campaigns.consents(dwell, profile())
+    assert not campaigns.consents(dwell, profile(location=False))
+    assert campaigns.consents(campaign(trigger=campaigns.TriggerKind.PURCHASE), profile(location=False))
+    assert not campaigns.consents(dwell, profile(marketing=False))
+    assert not campaigns.consents(dwell, None)
+    segment = campaigns.Segment(min_age=30, max_age=40, genders=(1,), tags=("new_parent", "pet_owner"))
+    assert campaigns.in_segment(segment, profile(), "", NOW.date())
+    assert not campaigns.in_segment(segment, profile(birth_year=2000), "", NOW.date())
+    assert not campaigns.in_segment(segment, profile(tags=()), "", NOW.date())
+    assert not campaigns.in_segment(campaigns.Segment(tier_ids=("gold",)), profile(), "silver", NOW.date())
+    # Born 1 July 1990: 35 on 15 June 2026, not yet 36.
+    assert campaigns.age_on(profile(), NOW.date()) == 35
+    assert campaigns.within_caps(dwell, 0, 2)
+    assert not campaigns.within_caps(dwell, 1, 1)
+    assert not campaigns.within_caps(dwell, 0, 3)
+
+
+def test_dwell_thresholds_of_a_store_cover_its_running_dwell_campaigns() -> None:
+    found = campaigns.dwell_thresholds(
+        [
+            campaign(zone_ids=("z1", "z2")),
+            campaign(min_dwell_seconds=120),
+            campaign(store_ids=("s2",)),
+            campaign(trigger=campaigns.TriggerKind.PURCHASE),
+        ],
+        "s1",
+    )
+    assert found == [("", 120), ("z1", 60), ("z2", 60)]

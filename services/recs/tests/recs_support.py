@@ -14,7 +14,8 @@ from o2o.events.v1 import receipts_events_pb2 as ev
 from o2o.recs.v1 import recs_pb2 as pb
 from o2o.recs.v1 import recs_pb2_grpc
 from o2o_runtime.ids import new_id
-from o2o_runtime.testing import bus
+from o2o_runtime.testing.bus import caught_up as consumer_caught_up
+from o2o_runtime.testing.bus import publish as bus_publish
 from o2o_runtime.testing.chain import Actor
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.waiting import eventually
@@ -92,12 +93,12 @@ def refunded(sale: ev.ReceiptIssued, *line_numbers: int) -> ev.ReceiptRefunded:
 
 async def publish(platform: Platform, producer: str, *payloads: Message) -> None:
     """Publishes events as the producer would, and waits until recs has applied them."""
-    await bus.publish(platform.nats.url, producer, *payloads)
+    await bus_publish(platform.nats.url, producer, *payloads)
     await caught_up(platform)
 
 
 async def caught_up(platform: Platform) -> None:
-    await bus.caught_up(platform.nats.url, "recs", PRODUCERS)
+    await consumer_caught_up(platform.nats.url, "recs", PRODUCERS)
 
 
 def recs_stub(platform: Platform, name: str = "recs") -> recs_pb2_grpc.RecsServiceAsyncStub:

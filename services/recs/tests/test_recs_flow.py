@@ -14,7 +14,7 @@ from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.recs.v1 import recs_pb2 as pb
 from o2o.recs.v1 import recs_pb2_grpc
 from o2o_runtime.ids import new_id
-from o2o_runtime.testing import bus
+from o2o_runtime.testing.bus import published
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.waiting import eventually
@@ -174,8 +174,8 @@ async def test_profile_and_the_new_parent_tag_reach_loyalty(
     assert 7.0 < profile.purchase_interval_days < 8.0
     assert [t.tag for t in profile.tags] == ["new_parent"]
     assert "baby" in profile.tags[0].evidence
-    published = await bus.published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
-    assert any(e.member_id == world.parent.subject and list(e.tags) == ["new_parent"] for _, e in published)
+    tags_changed = await published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
+    assert any(e.member_id == world.parent.subject and list(e.tags) == ["new_parent"] for _, e in tags_changed)
 
 
 async def test_history_counts_each_receipt_once_and_refunds_take_items_back(
@@ -285,3 +285,31 @@ async def test_erasure_removes_history_and_profile(
     await eventually(gone, what="the erasure to reach recs")
     got = reasons(await recommend(recs, loyalty_caller, member.subject, store.store_id))
     assert {reason for reason, _ in got.values()} == {R.REASON_CODE_POPULAR_IN_STORE}
+
+
+async def test_withdrawn_profiling_consent_takes_the_tags_away(
+    platform: Platform, recs: recs_pb2_grpc.RecsServiceAsyncStub, chain: Chain, loyalty_caller: Actor
+) -> None:
+    store = await chain.store()
+    member = await chain.member(store.store_id, consents=ALL_CONSENTS)
+    await known(recs, loyalty_caller, member.subject)
+    buys = [
+        issued(store.store_id, member.subject, days_ago(age), ("formula-x", "baby formula", 1)) for age in (30, 20, 10)
+    ]
+    await publish(platform, "receipts", *buys)
+    await chain.identity.SetConsent(
+        ipb.SetConsentRequest(member_id=member.subject, purpose=common_pb2.CONSENT_PURPOSE_PROFILING, granted=False),
+        metadata=member.auth,
+    )
+
+    async def untagged() -> bool:
+        events = await published(platform.nats.url, "recs", recs_events_pb2.CustomerTagsChanged)
+        mine = [list(e.tags) for _, e in events if e.member_id == member.subject]
+        return mine == [["new_parent"], []]
+
+    await eventually(untagged, what="the tags to be withdrawn")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await recs.GetCustomerProfile(
+            pb.GetCustomerProfileRequest(member_id=member.subject), metadata=loyalty_caller.auth
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -13,6 +13,7 @@ from o2o.identity.v1 import identity_pb2_grpc
 
 from o2o_runtime import localenv
 from o2o_runtime.clients import channel
+from o2o_runtime.launcher import console_url
 
 IDENTITY = os.environ.get("O2O_IDENTITY_ADDRESS", "127.0.0.1:50051")
 DEMO_PASSWORD = "demo-password-1"
@@ -126,4 +127,8 @@ async def seed(data_dir: Path) -> int:
     summary_path.chmod(0o600)
     print(json.dumps(summary, indent=2))
     print(f"\nsaved to {summary_path}")
+    print(
+        f"\nstore console: {console_url()}"
+        f"  (sign in as manager.sh001, regional.east or owner, password {DEMO_PASSWORD})"
+    )
     return 0

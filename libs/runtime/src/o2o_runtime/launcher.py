@@ -80,6 +80,12 @@ def wait_ready(url: str, timeout_s: float = HEALTH_TIMEOUT_S, process: subproces
     raise RuntimeError(f"{url} did not become ready within {timeout_s:.0f} s")
 
 
+def console_url(env: dict[str, str] | None = None) -> str:
+    """Where the store console of the local platform opens (the gateway's HTTP port)."""
+    port = (env if env is not None else os.environ).get("GATEWAY_HTTP_PORT") or str(GATEWAY_PORT)
+    return f"http://127.0.0.1:{port}/console"
+
+
 def gateway_installed() -> bool:
     from importlib.metadata import entry_points
 
@@ -267,6 +273,7 @@ def launch(data_dir: Path) -> int:
             rows.append(
                 ("gateway (HTTP)", f"{base}  (API docs: {base}/docs)" + _metrics_note(env["GATEWAY_METRICS_PORT"]))
             )
+            rows.append(("store console", console_url(env)))
         print(f"\nO2O platform is up (logs in {logs}):")
         for name, where in rows:
             print(f"  {name:<18} {where}")

@@ -16,8 +16,13 @@ async def mount(runtime: Runtime) -> Mounted:
     assert isinstance(runtime.settings, IdentitySettings)
     identity = Identity(runtime.database, runtime.settings, runtime.erased_members)
     await identity.start()
-    policy = identity_policy()
-    policy.resolvers.update(member=identity.members.resource, staff=identity.staff.resource)
+    policy = identity_policy(
+        {
+            "member": identity.members.resource,
+            "member_phone": identity.members.resource_by_phone,
+            "staff": identity.staff.resource,
+        }
+    )
     return Mounted(
         servicers=[(identity_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(identity))],
         policies=[policy],

@@ -7,11 +7,14 @@ partner app within its API key's scopes; platform services where they need to.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from o2o_runtime.auth import (
     CHAIN_WIDE,
     MANAGERS,
     Policy,
     Relation,
+    Resolver,
     Role,
     device,
     member,
@@ -37,6 +40,8 @@ RULES = {
     # Members.
     "RegisterMember": rule(partner("members:write"), staff(ASSOCIATE_UP), resource="store", key="member.home_store_id"),
     "GetMember": rule(member(), staff(), partner("members:read"), service(), resource="member", key="member_id"),
+    # Found by phone: staff of the member's stores, like GetMember (the number names the member).
+    "ListMembers": rule(staff(), partner("members:read"), service(), resource="member_phone", key="phone"),
     "UpdateMember": rule(member(), staff(), partner("members:write"), resource="member", key="member.member_id"),
     "EraseMember": rule(member(), staff(MANAGERS), resource="member", key="member_id"),
     "LinkPaymentAccount": rule(member(), staff(), partner("members:write"), resource="member", key="member_id"),
@@ -68,5 +73,6 @@ RULES = {
 }
 
 
-def identity_policy() -> Policy:
-    return Policy(SERVICE_NAME, RULES)
+def identity_policy(resolvers: Mapping[str, Resolver]) -> Policy:
+    """resolvers: finds the resource each request names (member, staff, member_phone)."""
+    return Policy(SERVICE_NAME, RULES, dict(resolvers))

@@ -38,7 +38,7 @@ from o2o_identity.tables import (
 
 # A member as displayed and as access rules see them, in one statement: the profile's columns
 # and their advisor's store. Built once, so SQLAlchemy compiles it once per process.
-_MEMBER_CARD = (
+_CARD = (
     core_select(
         col(MemberRow.member_id),
         col(MemberRow.phone),
@@ -59,8 +59,10 @@ _MEMBER_CARD = (
     )
     .select_from(MemberRow)
     .outerjoin(AdvisorRow, col(AdvisorRow.member_id) == col(MemberRow.member_id))
-    .where(col(MemberRow.member_id) == bindparam("member_id"))
 )
+_MEMBER_CARD = _CARD.where(col(MemberRow.member_id) == bindparam("member_id"))
+# By the member's phone number (normalised and unique; erased members have none).
+_MEMBER_CARD_BY_PHONE = _CARD.where(col(MemberRow.phone) == bindparam("phone"))
 
 # A staff member's stores, and whether they exist at all (no row: no such staff).
 _STAFF_ACCESS = (
@@ -80,6 +82,10 @@ class MemberCards:
 
     async def card(self, member_id: str) -> MemberCard | None:
         found = await self.database.fetch_one(_MEMBER_CARD, {"member_id": member_id})
+        return None if found is None else MemberCard(*found)
+
+    async def card_by_phone(self, phone: str) -> MemberCard | None:
+        found = await self.database.fetch_one(_MEMBER_CARD_BY_PHONE, {"phone": phone})
         return None if found is None else MemberCard(*found)
 
 

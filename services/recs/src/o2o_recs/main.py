@@ -12,6 +12,7 @@ from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
 from o2o_runtime.uow import UnitsOfWork
+from threadpoolctl import threadpool_limits
 
 from o2o_recs.api import RecsApi
 from o2o_recs.app import Catalog, Models, Profiles, Recommending, Recs
@@ -29,6 +30,9 @@ async def mount(runtime: Runtime) -> Mounted:
     credentials = ServiceToken(settings.identity_address, NAME, settings.service_secret.get_secret_value())
     identity = IdentityClient(settings.identity_address, credentials)
     units = UnitsOfWork(runtime.database, NAME, Repository)
+    # One BLAS thread: a request's products are small, and BLAS threads spinning for work on a
+    # busy machine stall the event loop (ALS trains with its own threads anyway).
+    threadpool_limits(1, "blas")
     models = Models(units, switch_delay_s=settings.switch_delay_s, lease_s=settings.rebuild_lease_s)
     await models.load_active()
     recs = Recs(Recommending(units, models), Catalog(units), Profiles(units), models)

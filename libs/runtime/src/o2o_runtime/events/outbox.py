@@ -4,6 +4,7 @@ under `o2o.<producer>.<Event>` with its id as the JetStream message id."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import trace_headers
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import to_timestamp
+
+log = logging.getLogger("o2o.events")
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -72,9 +75,16 @@ async def ensure_stream(js: JetStreamContext, producer: str, replicas: int = 1) 
     config = stream_config(producer, replicas)
     try:
         info = await js.stream_info(config.name or "")
-        if info.config.num_replicas != replicas:
-            # The cluster grew (or shrank) since the stream was made: JetStream moves it.
-            await js.update_stream(replace(info.config, num_replicas=replicas))
+        if (info.config.num_replicas or 1) < replicas:
+            # The cluster grew since the stream was made: JetStream adds the replicas. Only
+            # ever up, so a replica still on the old setting during a rollout does not undo it;
+            # a cluster not able to yet leaves the stream serving as it is.
+            try:
+                await js.update_stream(replace(info.config, num_replicas=replicas))
+            except Exception as exc:
+                log.warning(
+                    "stream replicas not raised", extra={"stream": config.name, "replicas": replicas, "error": str(exc)}
+                )
     except NotFoundError:
         with contextlib.suppress(Exception):
             await js.add_stream(config)

@@ -12,7 +12,7 @@ from o2o_runtime.timeutil import utcnow
 from o2o_runtime.validation import Violations
 from o2o_runtime.wellknown import to_timestamp
 
-from o2o_identity.api.mapping import consent_pb, member_pb, payment_account_pb
+from o2o_identity.api.mapping import consent_pb, member_pb, page_of, payment_account_pb
 from o2o_identity.app.consent import Consents
 from o2o_identity.app.erasure import Erasure
 from o2o_identity.app.members import Members, PaymentAccounts
@@ -117,6 +117,20 @@ class MembersApi:
         v.resource_id("member_id", request.member_id)
         v.raise_if_any()
         return pb.GetMemberResponse(member=member_pb(await self.members.get(request.member_id)))
+
+    async def ListMembers(self, request: pb.ListMembersRequest, context: Any) -> pb.ListMembersResponse:
+        v = Violations()
+        phone = members.normalize_phone(request.phone) if request.phone else None
+        if not request.phone:
+            v.add("phone", "is required")
+        elif phone is None:
+            v.add("phone", "must be a valid mobile number in international form, e.g. +8613800138000")
+        v.raise_if_any()
+        assert phone is not None
+        page = await self.members.find_by_phone(phone, page_of(request, phone))
+        return pb.ListMembersResponse(
+            members=[member_pb(card) for card in page.items], next_page_token=page.next_page_token
+        )
 
     async def UpdateMember(self, request: pb.UpdateMemberRequest, context: Any) -> pb.UpdateMemberResponse:
         v = Violations()

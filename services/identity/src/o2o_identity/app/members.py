@@ -7,6 +7,7 @@ from contextvars import ContextVar
 from o2o_runtime.auth import Resource
 from o2o_runtime.errors import AlreadyExists, InvalidArgument, NotFound
 from o2o_runtime.ids import new_id
+from o2o_runtime.pagination import Page, PageRequest
 from o2o_runtime.timeutil import utcnow
 from sqlalchemy.exc import IntegrityError
 
@@ -14,7 +15,14 @@ from o2o_identity import publish
 from o2o_identity.app.units import Units, could_exist
 from o2o_identity.domain import credentials
 from o2o_identity.domain.credentials import PaymentAccount
-from o2o_identity.domain.members import MemberCard, MemberChanges, NewMember, birth_date_problem, require_active
+from o2o_identity.domain.members import (
+    MemberCard,
+    MemberChanges,
+    NewMember,
+    birth_date_problem,
+    normalize_phone,
+    require_active,
+)
 from o2o_identity.repository import MemberCards
 from o2o_identity.tables import ConsentRow, MemberRow, PaymentAccountRow
 
@@ -93,6 +101,26 @@ class Members:
             return None
         _checked.set(card)
         return Resource(member_id=member_id, store_ids=card.store_ids)
+
+    async def resource_by_phone(self, phone: str) -> Resource | None:
+        """For access rules of a search by phone: the member with that number, as `resource`
+        does for an id (None for a number that is not valid or not a member's)."""
+        normalized = normalize_phone(phone)
+        card = await self.cards.card_by_phone(normalized) if normalized else None
+        if card is None:
+            return None
+        _checked.set(card)
+        return Resource(member_id=card.member_id, store_ids=card.store_ids)
+
+    async def find_by_phone(self, phone: str, page: PageRequest) -> Page[MemberCard]:
+        """The member with this (normalised) number, as a page of at most one."""
+        card = _checked.get()
+        if card is not None:
+            _checked.set(None)
+        if card is None or card.phone != phone:
+            card = await self.cards.card_by_phone(phone)
+        found = [card] if card is not None and card.member_id > page.after else []
+        return Page.of(found, page, "member_id")
 
     async def update(self, changes: MemberChanges) -> MemberRow:
         member_id, values = changes.member_id, changes.values

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from o2o.events.v1 import loyalty_events_pb2
-from o2o_runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from o2o_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.ids import new_id
 from o2o_runtime.pagination import Page, PageRequest
@@ -94,7 +94,7 @@ class Campaigns:
                         return self._replayed(done, campaign)
                 reward_id = campaign.reward.coupon_reward_id
                 if reward_id and await uow.repo.reward(reward_id) is None:
-                    raise InvalidArgument.field("campaign.reward.coupon_reward_id", "is not a known reward")
+                    raise NotFound("reward", reward_id)
                 row = CampaignRow(
                     campaign_id=campaign.campaign_id,
                     request_id=request_id or None,

@@ -33,8 +33,16 @@ class MemberLedger:
 
     @classmethod
     async def open(cls, uow: UnitOfWork[Repository], member_id: str, now: datetime) -> MemberLedger:
+        """The member's ledger, locked; opened once per unit of work (a batch of events may
+        touch one member several times, and sees its own changes)."""
+        opened: MemberLedger | None = uow.repo.ledgers.get(member_id)
+        if opened is not None:
+            opened.now = max(opened.now, now)
+            return opened
         account = await uow.repo.locked_account(member_id, now)
-        return cls(uow, account, await uow.repo.lots(member_id), now)
+        member = cls(uow, account, await uow.repo.lots(member_id), now)
+        uow.repo.ledgers[member_id] = member
+        return member
 
     @property
     def member_id(self) -> str:

@@ -31,6 +31,7 @@ PROFILE_FIELDS = ("birth_year", "birth_month", "birth_day", "gender", "income_ba
 
 class CampaignQueries:
     session: AsyncSession
+    _running: dict[int, list[Any]]
 
     # ---- member profiles ----------------------------------------------------------------
 
@@ -74,14 +75,20 @@ class CampaignQueries:
         return Page.of(list((await self.session.exec(query)).all()), page, "campaign_id")
 
     async def running(self, trigger: int, now: datetime) -> list[CampaignRow]:
-        """Active campaigns of a trigger inside their window (few: the chain's live campaigns)."""
+        """Active campaigns of a trigger inside their window (few: the chain's live campaigns),
+        read once per unit of work (a batch of events asks once)."""
+        cached = self._running.get(trigger)
+        if cached is not None:
+            return cached
         query = select(CampaignRow).where(
             CampaignRow.trigger == trigger,
             CampaignRow.state == 1,
             col(CampaignRow.start_at) <= now,
             col(CampaignRow.end_at) > now,
         )
-        return list((await self.session.exec(query)).all())
+        found = list((await self.session.exec(query)).all())
+        self._running[trigger] = found
+        return found
 
     async def take_budget(self, campaign_id: str, budget: int) -> bool:
         """One offer of the campaign's budget, unless it is spent (0: no limit)."""
@@ -134,6 +141,8 @@ class CampaignQueries:
     async def forget_member(self, member_id: str, anonymous_id: str) -> None:
         """Personal data goes; the ledger stays as anonymous totals under an id nothing links
         to the person (reasons typed by staff go too: they may name them)."""
+        # What this unit of work changed so far goes first, so the statements below reach it.
+        await self.session.flush()
         for table in (MemberProfileRow, OfferRow, CouponRow, RedemptionRow, AdjustmentRow, SpendMonthRow):
             await self.session.exec(delete(table).where(col(table.member_id) == member_id))
         await self.session.exec(

@@ -3,13 +3,13 @@ is by key or over a member's open lots (bounded by the expiry period), never ove
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from o2o_runtime.pagination import Page, PageRequest, keyset
 from o2o_runtime.upsert import insert_new, upsert
-from sqlalchemy import delete, func, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,8 +32,16 @@ from o2o_loyalty.store.tables import (
 class Repository(CampaignQueries):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Changes are flushed once, at commit (a batch of events writes its rows together),
+        # not before every query: what a unit of work reads back of its own changes it keeps
+        # in memory (the members' ledgers opened, below), and the rest goes through statements
+        # that run at once (upserts, inserts of new keys, updates).
+        session.autoflush = False
         # Settings read once per unit of work: a batch of events reads the rules once.
         self._settings: dict[str, SettingRow | None] = {}
+        # Each member's ledger opened in this unit of work (app.ledger.MemberLedger), by member.
+        self.ledgers: dict[str, Any] = {}
+        self._running: dict[int, list[Any]] = {}
 
     # ---- accounts and lots ------------------------------------------------------------
 
@@ -56,18 +64,6 @@ class Repository(CampaignQueries):
             select(LotRow).where(LotRow.member_id == member_id).order_by(col(LotRow.expire_at), col(LotRow.entry_id))
         )
         return list((await self.session.exec(query)).all())
-
-    async def save_lots(self, lots: Sequence[LotRow], touched: Mapping[str, int]) -> None:
-        """Writes back the lots that gave points; a lot left empty is deleted."""
-        for lot in lots:
-            if lot.entry_id not in touched:
-                continue
-            if lot.remaining <= 0:
-                await self.session.exec(delete(LotRow).where(col(LotRow.entry_id) == lot.entry_id))
-            else:
-                await self.session.exec(
-                    update(LotRow).where(col(LotRow.entry_id) == lot.entry_id).values(remaining=lot.remaining)
-                )
 
     def add(self, *rows: Any) -> None:
         self.session.add_all(rows)

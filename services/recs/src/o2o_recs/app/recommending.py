@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from o2o_runtime.timeutil import as_utc, utcnow
+from o2o_runtime.cache import TtlCache
+from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitsOfWork
 
 from o2o_recs.app.models import Models
@@ -21,6 +22,10 @@ SOURCE_DEPTH = 50
 RECENT_SEEDS = 10
 # A zone entry older than this no longer says where the member is.
 ZONE_FRESH = timedelta(hours=2)
+# Best sellers and catalog facts change slowly: each replica keeps them this long, so a request
+# reads only what is the member's own (stock marks are read fresh every time).
+SHARED_TTL_S = 5.0
+CACHED_ITEMS = 200_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,33 @@ class Recommending:
     def __init__(self, units: UnitsOfWork[Repository], models: Models) -> None:
         self.units = units
         self.models = models
+        self._popular: TtlCache[str, list[tuple[str, int]]] = TtlCache(10_000, SHARED_TTL_S)
+        self._items: TtlCache[str, ItemRow | None] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
+
+    async def _best_sellers(self, repo: Repository, store_id: str) -> list[tuple[str, int]]:
+        async def load() -> list[tuple[str, int]]:
+            return await repo.popular(store_id, SOURCE_DEPTH)
+
+        return await self._popular.get_or_load(store_id, load)
+
+    async def _catalog(self, repo: Repository, skus: Sequence[str]) -> dict[str, ItemRow]:
+        """Catalog rows of the skus (those in the catalog), from the cache where it has them."""
+        found: dict[str, ItemRow] = {}
+        missing = []
+        for sku in skus:
+            if sku in self._items:
+                row = self._items.get(sku)
+                if row is not None:
+                    found[sku] = row
+            else:
+                missing.append(sku)
+        loaded = await repo.items(missing)
+        for sku in missing:
+            row = loaded.get(sku)
+            self._items.put(sku, row)
+            if row is not None:
+                found[sku] = row
+        return found
 
     async def recommend(self, query: RecommendationQuery) -> Answer:
         now = utcnow()
@@ -71,15 +103,15 @@ class Recommending:
             member = await repo.member(query.member_id)
             personal = member is not None and member.profiling
             context = Context(now=now, limit=query.limit, basket=query.basket, exclude=query.exclude)
-            popular = await repo.popular(query.store_id, SOURCE_DEPTH)
+            popular = await self._best_sellers(repo, query.store_id)
             if len(popular) < query.limit and query.store_id:
                 # A new store sells little yet: the chain's best sellers fill in.
-                popular += await repo.popular("", SOURCE_DEPTH)
+                popular = popular + await self._best_sellers(repo, "")
             context.popular = [(sku, float(units), "") for sku, units in popular]
             if personal:
                 assert member is not None
                 rows = await repo.member_items(query.member_id)
-                context.history = [HistoryItem(r.sku, r.purchases, as_utc(r.first_at), as_utc(r.last_at)) for r in rows]
+                context.history = [HistoryItem(*row) for row in rows]
                 recent = [item.sku for item in sorted(context.history, key=lambda i: i.last_at, reverse=True)]
                 seeds = dict.fromkeys(query.basket, 2.0) | {
                     sku: 1.0 for sku in recent[:RECENT_SEEDS] if sku not in query.basket
@@ -92,7 +124,7 @@ class Recommending:
                     ]
                 context.zone = await self._zone(repo, query)
             skus = candidate_skus(context)
-            items = await repo.items(sorted(skus))
+            items = await self._catalog(repo, sorted(skus))
             out_of_stock = await repo.out_of_stock(query.store_id, sorted(skus))
         context.items = _facts(items, out_of_stock)
         picks = recommend(context)

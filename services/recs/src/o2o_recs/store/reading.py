@@ -29,11 +29,15 @@ class ReadingQueries(Queries):
     async def member(self, member_id: str) -> MemberRow | None:
         return await self.session.get(MemberRow, member_id)
 
-    async def member_items(self, member_id: str) -> list[MemberItemRow]:
-        statement = select(MemberItemRow).where(
-            col(MemberItemRow.member_id) == member_id, col(MemberItemRow.purchases) > 0
-        )
-        return list((await self.session.exec(statement)).all())
+    async def member_items(self, member_id: str) -> list[tuple[str, int, datetime, datetime]]:
+        """(sku, purchases, first, last) of what the member bought and kept."""
+        statement = select(
+            col(MemberItemRow.sku),
+            col(MemberItemRow.purchases),
+            col(MemberItemRow.first_at),
+            col(MemberItemRow.last_at),
+        ).where(col(MemberItemRow.member_id) == member_id, col(MemberItemRow.purchases) > 0)
+        return [(str(s), int(n), as_utc(f), as_utc(last)) for s, n, f, last in (await self.run(statement)).all()]
 
     async def together(self, skus: Sequence[str], limit: int) -> list[tuple[str, str, int]]:
         """(seed sku, other sku, baskets with both), most shared first."""
