@@ -39,12 +39,18 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _count(dsn: str, table: str) -> int:
+async def _count(dsn: str, query: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
-        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+        return int(await connection.fetchval(query))
     finally:
         await connection.close()
+
+
+ATTRIBUTED_LINES = "SELECT count(*) FROM attribution"
+# Sales whose member is known: a payment account identity did not resolve in time under the
+# load is linked later, and attributed then.
+MEMBER_SALES = "SELECT count(*) FROM receipt WHERE member_id <> ''"
 
 
 async def run(progress: Progress) -> Outcome:
@@ -107,8 +113,8 @@ async def run(progress: Progress) -> Outcome:
 
         def ingest(address: str, attributed: bool) -> Any:
             async def measure() -> dict[str, Any]:
-                before = await _count(attributing_dsn, "attribution") if attributed else 0
-                receipts_before = await _count(attributing_dsn, "receipt") if attributed else 0
+                before = await _count(attributing_dsn, ATTRIBUTED_LINES) if attributed else 0
+                receipts_before = await _count(attributing_dsn, MEMBER_SALES) if attributed else 0
                 result = await load(
                     address,
                     "ReceiptsService/SubmitTransaction",
@@ -117,8 +123,8 @@ async def run(progress: Progress) -> Outcome:
                     unique_field="transaction.pos_transaction_number",
                 )
                 if attributed:
-                    lines = await _count(attributing_dsn, "attribution") - before
-                    sales = await _count(attributing_dsn, "receipt") - receipts_before
+                    lines = await _count(attributing_dsn, ATTRIBUTED_LINES) - before
+                    sales = await _count(attributing_dsn, MEMBER_SALES) - receipts_before
                     if lines <= 0 or sales <= 0:
                         raise RuntimeError(f"nothing was attributed: {sales} sales stored, {lines} lines attributed")
                     result["attributed_lines_per_sale"] = round(lines / sales, 3)
@@ -145,7 +151,7 @@ async def run(progress: Progress) -> Outcome:
             "lines",
             column(rounds, "attributed", "attributed_lines_per_sale"),
             LINES_PER_SALE,
-            note="attributed lines written per sale stored, during the attributed rounds (0 fails the run)",
+            note="attributed lines per sale of a known member, in the attributed rounds (none attributed fails the run)",
         ),
     ]
     return Outcome(NAME, figures, rounds, {"database": "postgresql"})

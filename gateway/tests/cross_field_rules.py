@@ -112,6 +112,41 @@ def _commission_rule(path: dict[str, Any], query: dict[str, Any], body: Any, kno
         body["key"] = "shoes"
 
 
+_CHANNELS = ("CHANNEL_IN_STORE", "CHANNEL_ONLINE_PICKUP", "CHANNEL_ONLINE_DELIVERY")
+_MAX_WINDOW_S = 3 * 366 * 86_400
+
+
+def _attribution_rule(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
+    """A category or brand rule names its key, a channel rule its channel (no other rule
+    either); the window is at least a second and at most three years; a rule expires after it
+    takes effect."""
+    if not isinstance(body, dict):
+        return
+    scope = body.get("scope")
+    if scope in ("ATTRIBUTION_SCOPE_CATEGORY", "ATTRIBUTION_SCOPE_BRAND"):
+        body["key"] = body.get("key") or "shoes"
+    else:
+        body["key"] = ""
+    if scope == "ATTRIBUTION_SCOPE_CHANNEL":
+        if body.get("channel") not in _CHANNELS:
+            body["channel"] = "CHANNEL_ONLINE_DELIVERY"
+    else:
+        body.pop("channel", None)
+    window = body.get("window")
+    try:
+        seconds = float(str(window).removesuffix("s"))
+    except ValueError:
+        seconds = 0.0
+    if not 1 <= seconds <= _MAX_WINDOW_S:
+        body["window"] = "86400s"
+    effective, expires = body.get("effectiveTime"), body.get("expireTime")
+    if isinstance(effective, str) and isinstance(expires, str):
+        begin = datetime.datetime.fromisoformat(effective.replace("Z", "+00:00"))
+        end = datetime.datetime.fromisoformat(expires.replace("Z", "+00:00"))
+        if end <= begin:
+            body.pop("expireTime")
+
+
 def _period(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
     """A period ends after it starts, within a year."""
     start, end = query.get("startTime"), query.get("endTime")
@@ -383,4 +418,6 @@ _RULES: dict[str, Callable[[dict[str, Any], dict[str, Any], Any, Known], None]] 
     "ReceiptsService_ListReceipts_v1_members_member_id_receipts": _period,
     "ReceiptsService_SubmitTransaction": _transaction,
     "ReceiptsService_RefundItems": _refund,
+    "ReceiptsService_SetAttributionRule": _attribution_rule,
+    "ReceiptsService_GetStoreSettlement": _period,
 }

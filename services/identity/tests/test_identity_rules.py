@@ -835,7 +835,7 @@ async def test_a_member_cannot_befriend_themself_or_nobody(chain: Chain) -> None
 # ---- advisors ------------------------------------------------------------------------
 
 
-async def test_first_associate_stays_advisor_until_a_manager_changes_it(chain: Chain) -> None:
+async def test_first_associate_stays_advisor_until_a_manager_changes_it(chain: Chain, platform: Platform) -> None:
     store = await chain.store()
     first = await chain.staff(ASSOCIATE, [store.store_id])
     second = await chain.staff(ASSOCIATE, [store.store_id])
@@ -877,6 +877,11 @@ async def test_first_associate_stays_advisor_until_a_manager_changes_it(chain: C
     same = await chain.identity.BindAdvisor(bind(second.subject), metadata=manager.auth)
     assert not same.changed
     assert same.binding == changed.binding
+    # Each change is published with when it was made: receipts attributes sales as of their time.
+    bound = await wait_for_event(
+        platform, events.AdvisorBound, lambda e: e.member_id == member.subject and e.staff_id == second.subject
+    )
+    assert [(e.store_id, e.bind_time) for e in bound] == [(store.store_id, changed.binding.bind_time)]
 
 
 async def test_a_service_binds_only_the_first_advisor(chain: Chain) -> None:

@@ -189,3 +189,39 @@ async def test_a_commission_statement_costs_the_same_statements_whatever_it_cove
         assert len(statement.lines) == 5 * minutes
         counts.append(len(seen))
     assert counts[0] == counts[1] == 3  # the rules, the lines with their receipts, the attributed lines
+
+
+async def test_attribution_costs_a_batch_the_same_statements_whatever_its_size(
+    database: Database, units: UnitsOfWork[Repository]
+) -> None:
+    """Every sale of the batch is attributed (its member's advisor works in another store),
+    with one read of the advisors per batch and the rules from memory."""
+    advisor_store, advisor = "0190f3c2-0000-7000-8000-000000000002", "0190f3c2-0000-7000-8000-0000000000a2"
+    since = MOMENT - timedelta(days=1)
+    members = [f"0190f3c2-0000-7000-8000-{n:012d}" for n in range(1, 23)]
+    async with units() as uow:
+        chain_wide = domain.AttributionRule(
+            "", domain.AttributionScope.DEFAULT, "", 0, 500, timedelta(days=180), 5_000, since, rule_id="r1"
+        )
+        await uow.repo.add_attribution_rule("r1", chain_wide, "owner", MOMENT)
+        for member in members:
+            await uow.repo.add_binding(domain.AdvisorBinding(member, advisor, advisor_store, since, since))
+    rules = RuleBookCache(database, 60.0)
+    await rules.current()
+    writer = sale_writer(database, rules, "receipts")
+    counts = []
+    try:
+        for batch in (members[:2], members[2:]):
+            with statements(database) as seen:
+                assert all(await writer.write([sale(f"AT-{m}", member=m) for m in batch]))
+            counts.append(len(seen))
+    finally:
+        await writer.close()
+    # Five lines a sale, each served by the store's own associate: half the 5% rate.
+    async with units.read() as repo:
+        lines = await repo.distribution_lines(advisor, MOMENT, MOMENT + timedelta(minutes=1))
+    assert len(lines) == 5 * len(members)
+    assert {line.rate_bp for line in lines} == {250}
+    if database.sqlite:
+        # PostgreSQL writes a batch in one statement on a connection of its own.
+        assert counts[0] == counts[1]

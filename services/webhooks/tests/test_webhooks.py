@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from o2o.events.v1 import loyalty_events_pb2
+from o2o.common.v1 import common_pb2
+from o2o.events.v1 import loyalty_events_pb2, receipts_events_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc
@@ -214,6 +215,34 @@ async def test_offers_from_loyalty_reach_the_partner(
     assert verify(created["signingSecret"], delivered.headers["x-o2o-signature"], delivered.body)
     assert delivered.json()["data"]["message"] == "10% off strollers"
     assert delivered.json()["eventType"] == "OFFER_ISSUED"
+
+
+async def test_attributed_sales_reach_the_partner_of_the_selling_store(
+    gateway: httpx.AsyncClient, chain: Chain, platform: Platform, shop: Shop, receiver: Receiver
+) -> None:
+    key = await chain.api_key(["webhooks:manage", "receipts:read"], partner="crm")
+    created = await subscribe(
+        gateway, key, receiver.url("/attributed"), ["EVENT_TYPE_SALE_ATTRIBUTED"], [shop.store_id]
+    )
+    shopper = await chain.member(shop.store_id, consents=ALL_CONSENTS)
+    earned = common_pb2.Money(amount_minor=150, currency_code="CNY")
+    # As receipts publishes an attributed sale (and one of an anonymous shopper, nobody's).
+    await publish(
+        platform.nats.url,
+        "receipts",
+        receipts_events_pb2.SaleAttributed(
+            receipt_id="sale-1",
+            store_id=shop.store_id,
+            member_id=shopper.subject,
+            advisor_id="advisor-1",
+            earned=earned,
+        ),
+        receipts_events_pb2.SaleAttributed(receipt_id="sale-2", store_id=shop.store_id, earned=earned),
+    )
+    [delivered] = await receiver.wait_for("/attributed")
+    assert verify(created["signingSecret"], delivered.headers["x-o2o-signature"], delivered.body)
+    assert delivered.json()["eventType"] == "SALE_ATTRIBUTED"
+    assert (delivered.json()["data"]["receiptId"], delivered.json()["data"]["advisorId"]) == ("sale-1", "advisor-1")
 
 
 async def test_pages_follow_the_filters_they_were_issued_for(

@@ -51,6 +51,14 @@ def test_events_go_only_where_they_are_wanted() -> None:
     assert domain.wants([EventType.STORE_DAY_CLOSED], [], EventFacts(EventType.STORE_DAY_CLOSED, "store-1", ""))
 
 
+def test_attributed_sales_go_out_like_the_member_receipts() -> None:
+    attributed = EventFacts(EventType.SALE_ATTRIBUTED, "store-1", "member-1")
+    assert domain.wants([EventType.SALE_ATTRIBUTED], ["store-1"], attributed)
+    assert not domain.wants([EventType.SALE_ATTRIBUTED], ["store-2"], attributed)
+    assert not domain.wants([EventType.SALE_ATTRIBUTED], [], EventFacts(EventType.SALE_ATTRIBUTED, "store-1", ""))
+    assert domain.missing_scopes([EventType.SALE_ATTRIBUTED], {"reports:read"}) == [(0, "receipts:read")]
+
+
 def test_each_event_type_needs_its_scope() -> None:
     wanted = [EventType.RECEIPT_ISSUED, EventType.STORE_DAY_CLOSED, EventType.OFFER_ISSUED]
     assert domain.missing_scopes(wanted, {"receipts:read"}) == [(1, "reports:read"), (2, "offers:read")]

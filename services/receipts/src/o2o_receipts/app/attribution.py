@@ -29,7 +29,8 @@ class Attribution:
         self.rules = rules
 
     async def set_rule(self, actor: Principal, rule: AttributionRule) -> AttributionRule:
-        """Adds the rule; refused whole when it overlaps a rule of the same store, scope and key."""
+        """Adds the rule, ending an open-ended one it supersedes; refused whole when it would
+        overlap any other rule of the same store, scope and key."""
         domain.check_rule(rule)
         if not rule.store_id and not actor.chain_wide:
             raise PermissionDenied("a chain-wide rule is set by the owner or an admin; name the store")
@@ -42,7 +43,9 @@ class Attribution:
                 ) from None
         stored = dataclasses.replace(rule, rule_id=new_id())
         async with self.uow() as uow:
-            domain.check_no_overlap(stored, await uow.repo.attribution_rules(rule.store_id, rule.scope))
+            superseded = domain.place_rule(stored, await uow.repo.attribution_rules(rule.store_id, rule.scope))
+            for closed in superseded:
+                await uow.repo.close_attribution_rule(closed.rule_id, closed.expires_at)
             await uow.repo.add_attribution_rule(stored.rule_id, stored, actor.subject, utcnow())
         # Sales ingested from now on through this replica see the rule.
         self.rules.invalidate()

@@ -4,12 +4,13 @@ in proportion. The rules are indexed once (RuleBook) so rating a line is a few d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from o2o_runtime.errors import FieldViolation, InvalidArgument
+from o2o_runtime.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 from o2o_receipts.domain.commissions import commission_minor
 from o2o_receipts.domain.receipts import Receipt, ReceiptLine
@@ -101,45 +102,77 @@ def check_rule(rule: AttributionRule, prefix: str = "rule") -> None:
         raise InvalidArgument(problems)
 
 
-def check_no_overlap(rule: AttributionRule, existing: Iterable[AttributionRule], prefix: str = "rule") -> None:
-    """Rules of one store, scope and key never overlap in time, so a line has one rate."""
+def place_rule(
+    rule: AttributionRule, existing: Iterable[AttributionRule], prefix: str = "rule"
+) -> list[AttributionRule]:
+    """Rules of one store, scope and key never overlap in time, so a line has one rate. A new
+    rule supersedes an open-ended one that took effect before it (which ends where the new one
+    begins: the rules so closed are returned); any other overlap means a rule already exists
+    for that time (ALREADY_EXISTS, naming the field)."""
+    closed = []
     for other in existing:
-        if rule.overlaps(other):
-            until = other.expires_at.isoformat() if other.expires_at else "open-ended"
-            raise InvalidArgument.field(
-                f"{prefix}.effective_time",
-                f"overlaps rule {other.rule_id} ({other.effective_from.isoformat()} to {until}) "
-                "of the same store, scope and key",
-            )
+        if not rule.overlaps(other):
+            continue
+        if other.expires_at is None and other.effective_from < rule.effective_from:
+            closed.append(dataclasses.replace(other, expires_at=rule.effective_from))
+            continue
+        until = other.expires_at.isoformat() if other.expires_at else "open-ended"
+        raise AlreadyExists(
+            f"rule {other.rule_id} of the same store, scope and key is in force from "
+            f"{other.effective_from.isoformat()} to {until}: the rules would overlap",
+            f"{prefix}.effective_time",
+        )
+    return closed
+
+
+# Distinct (store, brand, category, channel) whose candidate rules are kept: past it, lines of
+# further combinations are rated from the index alone (slower, never wrong).
+MAX_REMEMBERED = 50_000
 
 
 class RuleBook:
-    """The rules indexed by (store, scope, key): what rates a line, found without a scan."""
+    """The rules indexed by (store, scope, key): what rates a line, found without a scan. The
+    candidates of each kind of line (its advisor's store, brand, category and channel) are
+    ordered once and remembered, so rating a line is a dict lookup and a check of time."""
 
     def __init__(self, rules: Iterable[AttributionRule] = ()) -> None:
         self._by_key: dict[tuple[str, AttributionScope, str], list[AttributionRule]] = {}
         for rule in rules:
             self._by_key.setdefault((rule.store_id, rule.scope, rule.match_key), []).append(rule)
+        self._candidates: dict[tuple[str, str, str, int], tuple[AttributionRule, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_key)
 
-    def rule_for(self, advisor_store_id: str, line: ReceiptLine, channel: int, at: datetime) -> AttributionRule | None:
-        """The most specific rule in force; the advisor's store's before the chain-wide one."""
+    def _ordered(self, advisor_store_id: str, brand: str, category: str, channel: int) -> tuple[AttributionRule, ...]:
+        """Every rule that may rate such a line, most specific first; the advisor's store's
+        before the chain-wide one of the same scope."""
         keys = {
-            AttributionScope.BRAND: line.brand,
-            AttributionScope.CATEGORY: line.category,
+            AttributionScope.BRAND: brand,
+            AttributionScope.CATEGORY: category,
             AttributionScope.CHANNEL: str(channel),
             AttributionScope.DEFAULT: "",
         }
+        found: list[AttributionRule] = []
         for scope in PRECEDENCE:
             key = keys[scope]
             if scope in (AttributionScope.BRAND, AttributionScope.CATEGORY) and not key:
                 continue
             for store_id in (advisor_store_id, ""):
-                for rule in self._by_key.get((store_id, scope, key), ()):
-                    if rule.covers(at):
-                        return rule
+                found += self._by_key.get((store_id, scope, key), ())
+        return tuple(found)
+
+    def rule_for(self, advisor_store_id: str, line: ReceiptLine, channel: int, at: datetime) -> AttributionRule | None:
+        """The most specific rule in force; the advisor's store's before the chain-wide one."""
+        kind = (advisor_store_id, line.brand, line.category, channel)
+        candidates = self._candidates.get(kind)
+        if candidates is None:
+            candidates = self._ordered(*kind)
+            if len(self._candidates) < MAX_REMEMBERED:
+                self._candidates[kind] = candidates
+        for rule in candidates:
+            if rule.covers(at):
+                return rule
         return None
 
 

@@ -187,6 +187,9 @@ class AttributionQueries(Queries):
         }
         await self.run(insert(RULE), [row])
 
+    async def close_attribution_rule(self, rule_id: str, expires_at: datetime | None) -> None:
+        await self.run(update(RULE).where(RULE.c.rule_id == rule_id).values(expires_at=expires_at))
+
     async def attribution_rules(
         self, store_id: str | None = None, scope: AttributionScope | None = None
     ) -> list[AttributionRule]:
