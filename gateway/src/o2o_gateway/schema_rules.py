@@ -56,6 +56,12 @@ def is_required(field: FieldDescriptor) -> bool:
     return field_behavior_pb2.REQUIRED in found and field_behavior_pb2.OUTPUT_ONLY not in found
 
 
+def _chosen_in_oneof(field: FieldDescriptor) -> bool:
+    """A member of a oneof the contract declares (not proto3's own oneof of an optional field)."""
+    oneof = field.containing_oneof
+    return oneof is not None and oneof.name != f"_{field.name}"
+
+
 def rules_of(field: FieldDescriptor) -> field_rules_pb2.FieldRules:
     options = field.GetOptions()
     if options.HasExtension(field_rules_pb2.rules):
@@ -93,8 +99,9 @@ def value_keywords(field: FieldDescriptor, *, given: bool = False) -> dict[str, 
     """Keywords for one value of the field (each element, when it is repeated); `given` when the
     value is always there (a path variable)."""
     rules = rules_of(field)
-    # An element of a repeated field is always given: only a singular field may be left empty.
-    required = given or is_required(field) or field.is_repeated
+    # An element of a repeated field is always given, and so is the member of a oneof that a
+    # request sets (choosing it is giving it): only a plain singular field may be left empty.
+    required = given or is_required(field) or field.is_repeated or _chosen_in_oneof(field)
     if field.type == FieldDescriptor.TYPE_STRING or _is_field_mask(field):
         keywords = _string(rules, required)
         # A required string is a given one: proto3 cannot tell an empty string from none. (A
