@@ -30,7 +30,9 @@ def valid_store_code(code: str) -> bool:
 def valid_time_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of the zone database (e.g. "America") is read as a
+        # file and fails as one.
         return False
     return True
 
