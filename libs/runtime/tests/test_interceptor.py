@@ -3,6 +3,7 @@ access rules and the one error mapping, seen from a real client."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -32,6 +33,7 @@ from o2o_runtime.auth import (
 from o2o_runtime.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from o2o_runtime.interceptor import PlatformInterceptor
 from o2o_runtime.metrics import RpcMetrics
+from o2o_runtime.testing.waiting import eventually
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
@@ -313,8 +315,22 @@ async def test_handler_abort_keeps_its_own_status(probe: Probe) -> None:
     assert error.details() == "handler chose this"
 
 
+async def settled(probe: Probe) -> dict[str, dict[tuple[str, int], int]]:
+    """The counts once two reads a moment apart agree (earlier tests' calls all recorded)."""
+    previous = probe.recorded()
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        current = probe.recorded()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError("the server's counts kept moving")
+
+
 async def test_each_call_is_recorded_with_the_code_it_ended_with(probe: Probe) -> None:
-    before = probe.recorded()
+    # A call is recorded as its handler ends, which may be just after its caller has the
+    # answer: start from counts that have stopped moving, and wait for the calls' own.
+    before = await settled(probe)
     assert await probe.call("Whoami") == "anonymous"
     await failure(probe.call("NotFound", "m-1"))
     await failure(probe.call("Explode"))
@@ -322,9 +338,8 @@ async def test_each_call_is_recorded_with_the_code_it_ended_with(probe: Probe) -
     await failure(probe.call("SignedIn"))
     await failure(probe.stream("StreamExplode"))
     assert await probe.stream("StreamSignedIn", principal=OWNER) == ["owner-1"]
-    after = probe.recorded()
 
-    def moved(instrument: str) -> dict[tuple[str, int], int]:
+    def moved(instrument: str, after: dict[str, dict[tuple[str, int], int]]) -> dict[tuple[str, int], int]:
         now, then = after.get(instrument, {}), before.get(instrument, {})
         return {key: count - then.get(key, 0) for key, count in now.items() if count != then.get(key, 0)}
 
@@ -337,8 +352,19 @@ async def test_each_call_is_recorded_with_the_code_it_ended_with(probe: Probe) -
         ("StreamExplode", grpc.StatusCode.INTERNAL),
         ("StreamSignedIn", grpc.StatusCode.OK),
     }
-    assert moved("rpc.server.call.duration") == {(method, code.value[0]): 1 for method, code in codes}
-    assert moved("o2o.rpc.server.requests") == {(method, -1): 1 for method, _ in codes}
-    assert moved("o2o.rpc.server.errors") == {
-        (method, code.value[0]): 1 for method, code in codes if code is not grpc.StatusCode.OK
+    expected = {
+        "rpc.server.call.duration": {(method, code.value[0]): 1 for method, code in codes},
+        "o2o.rpc.server.requests": {(method, -1): 1 for method, _ in codes},
+        "o2o.rpc.server.errors": {
+            (method, code.value[0]): 1 for method, code in codes if code is not grpc.StatusCode.OK
+        },
     }
+
+    async def all_recorded() -> bool:
+        after = probe.recorded()
+        return all(moved(name, after) == counts for name, counts in expected.items())
+
+    await eventually(all_recorded, timeout_s=5, what="every call recorded with its code")
+    await asyncio.sleep(0.05)
+    after = probe.recorded()
+    assert {name: moved(name, after) for name in expected} == expected
