@@ -15,7 +15,7 @@ from o2o_recs.app.models import Models
 from o2o_recs.domain.recommend import Context, ItemFacts, Pick, Reason, candidate_skus, recommend
 from o2o_recs.domain.replenish import HistoryItem
 from o2o_recs.store import Repository
-from o2o_recs.store.reading import MemberFacts
+from o2o_recs.store.reading import MemberFacts, member_facts
 from o2o_recs.store.tables import KIND_ONE_OFF, ItemRow
 
 # How many candidates each source proposes.
@@ -107,7 +107,7 @@ class Recommending:
         model = self.models.current
         async with self.units.read() as repo:
             # One round trip for everything of the member's own; the shared lists come from memory.
-            member = await repo.member_facts(query.member_id, query.zone_id)
+            member = await member_facts(self.units.database, query.member_id, query.zone_id)
             personal = member is not None and member.profiling
             context = Context(now=now, limit=query.limit, basket=query.basket, exclude=query.exclude)
             popular = await self._best_sellers(repo, query.store_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from o2o_runtime.db import Database
 from o2o_runtime.timeutil import as_utc
-from sqlalchemy import and_, func, literal
+from sqlalchemy import String, and_, bindparam, func
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -54,54 +54,53 @@ _zone = ItemRow.metadata.tables["recs_zone"]
 _pair = ItemRow.metadata.tables["recs_pair"]
 
 
-def _member_facts_statement(member_id: str, zone_id: str) -> Any:
-    # The member row joined to its zone and history rows: one row per item kept (at least one).
-    asked = func.nullif(literal(zone_id), "")
-    return (
-        core_select(
-            _member.c.profiling,
-            _member.c.social,
-            _member_zone.c.zone_id,
-            _member_zone.c.store_id,
-            _member_zone.c.entered_at,
-            _member_zone.c.left_at,
-            _zone.c.zone_id,
-            _zone.c.store_id,
-            _zone.c.category,
-            _zone.c.brand,
-            _member_item.c.sku,
-            _member_item.c.purchases,
-            _member_item.c.first_at,
-            _member_item.c.last_at,
-        )
-        .select_from(_member)
-        .outerjoin(_member_zone, _member_zone.c.member_id == _member.c.member_id)
-        .outerjoin(_zone, _zone.c.zone_id == func.coalesce(asked, _member_zone.c.zone_id))
-        .outerjoin(
-            _member_item,
-            and_(_member_item.c.member_id == _member.c.member_id, _member_item.c.purchases > 0),
-        )
-        .where(_member.c.member_id == member_id)
+# The member row joined to its zone and history rows: one row per item kept (at least one).
+# A module constant: the lean read path compiles it once.
+_asked_zone = func.nullif(bindparam("zone_id", type_=String), "")
+_MEMBER_FACTS = (
+    core_select(
+        _member.c.profiling,
+        _member.c.social,
+        _member_zone.c.zone_id,
+        _member_zone.c.store_id,
+        _member_zone.c.entered_at,
+        _member_zone.c.left_at,
+        _zone.c.zone_id,
+        _zone.c.store_id,
+        _zone.c.category,
+        _zone.c.brand,
+        _member_item.c.sku,
+        _member_item.c.purchases,
+        _member_item.c.first_at,
+        _member_item.c.last_at,
     )
+    .select_from(_member)
+    .outerjoin(_member_zone, _member_zone.c.member_id == _member.c.member_id)
+    .outerjoin(_zone, _zone.c.zone_id == func.coalesce(_asked_zone, _member_zone.c.zone_id))
+    .outerjoin(
+        _member_item,
+        and_(_member_item.c.member_id == _member.c.member_id, _member_item.c.purchases > 0),
+    )
+    .where(_member.c.member_id == bindparam("member_id", type_=String))
+)
+
+
+async def member_facts(database: Database, member_id: str, zone_id: str = "") -> MemberFacts | None:
+    """The member's consents, kept history and zone (zone_id's if given, else where the member
+    is), or None for a member recs has not heard of: one round trip on the lean read path."""
+    rows = await database.fetch_all(_MEMBER_FACTS, {"member_id": member_id, "zone_id": zone_id})
+    if not rows:
+        return None
+    first = rows[0]
+    presence = None
+    if first[2] is not None:
+        presence = (str(first[2]), str(first[3]), as_utc(first[4]), None if first[5] is None else as_utc(first[5]))
+    zone = None if first[6] is None else ZoneFacts(str(first[6]), str(first[7]), str(first[8]), str(first[9]))
+    history = [(str(row[10]), int(row[11]), as_utc(row[12]), as_utc(row[13])) for row in rows if row[10] is not None]
+    return MemberFacts(bool(first[0]), bool(first[1]), history, presence, zone)
 
 
 class ReadingQueries(Queries):
-    async def member_facts(self, member_id: str, zone_id: str = "") -> MemberFacts | None:
-        """The member's consents, kept history and zone (zone_id's if given, else where the
-        member is), or None for a member recs has not heard of."""
-        rows = (await self.run(_member_facts_statement(member_id, zone_id))).all()
-        if not rows:
-            return None
-        first = rows[0]
-        presence = None
-        if first[2] is not None:
-            presence = (str(first[2]), str(first[3]), as_utc(first[4]), None if first[5] is None else as_utc(first[5]))
-        zone = None if first[6] is None else ZoneFacts(str(first[6]), str(first[7]), str(first[8]), str(first[9]))
-        history = [
-            (str(row[10]), int(row[11]), as_utc(row[12]), as_utc(row[13])) for row in rows if row[10] is not None
-        ]
-        return MemberFacts(bool(first[0]), bool(first[1]), history, presence, zone)
-
     async def neighbours(self, skus: Sequence[str], depth: int) -> dict[str, list[tuple[str, int]]]:
         """Each sku's items bought with it (other sku, baskets), the depth most shared first,
         for all the skus in one query."""
