@@ -15,7 +15,7 @@ from o2o_recs.app.models import Models
 from o2o_recs.domain.recommend import Context, ItemFacts, Pick, Reason, candidate_skus, recommend
 from o2o_recs.domain.replenish import HistoryItem
 from o2o_recs.store import Repository
-from o2o_recs.store.reading import MemberFacts, member_facts
+from o2o_recs.store.reading import MemberFacts, member_facts, out_of_stock
 from o2o_recs.store.tables import KIND_ONE_OFF, ItemRow
 
 # How many candidates each source proposes.
@@ -131,8 +131,8 @@ class Recommending:
                 context.zone = await self._zone(repo, query, member, now)
             skus = candidate_skus(context)
             items = await self._catalog(repo, sorted(skus))
-            out_of_stock = await repo.out_of_stock(query.store_id, sorted(skus))
-        context.items = _facts(items, out_of_stock)
+            unavailable = await out_of_stock(self.units.database, query.store_id, sorted(skus))
+        context.items = _facts(items, unavailable)
         picks = recommend(context)
         return Answer(picks, items, model.version)
 
@@ -206,8 +206,8 @@ class Recommending:
                 proposals = [(o, float(n), "") for o, n in popular if o != sku]
             candidates = [o for o, _, _ in proposals]
             items = await repo.items(candidates)
-            out_of_stock = await repo.out_of_stock(store_id, candidates)
-        return Answer(_listed(proposals, items, out_of_stock, limit, reason), items, self.models.version)
+            unavailable = await out_of_stock(self.units.database, store_id, candidates)
+        return Answer(_listed(proposals, items, unavailable, limit, reason), items, self.models.version)
 
 
 def _listed(

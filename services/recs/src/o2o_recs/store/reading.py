@@ -8,7 +8,7 @@ from datetime import datetime
 
 from o2o_runtime.db import Database
 from o2o_runtime.timeutil import as_utc
-from sqlalchemy import String, and_, bindparam, func
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, func
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -21,7 +21,6 @@ from o2o_recs.store.tables import (
     MemberRow,
     MemberStoreRow,
     PairRow,
-    StockMarkRow,
     StoreItemRow,
 )
 
@@ -98,6 +97,21 @@ async def member_facts(database: Database, member_id: str, zone_id: str = "") ->
     zone = None if first[6] is None else ZoneFacts(str(first[6]), str(first[7]), str(first[8]), str(first[9]))
     history = [(str(row[10]), int(row[11]), as_utc(row[12]), as_utc(row[13])) for row in rows if row[10] is not None]
     return MemberFacts(bool(first[0]), bool(first[1]), history, presence, zone)
+
+
+_stock_mark = ItemRow.metadata.tables["recs_stock_mark"]
+_marked = core_select(_stock_mark.c.sku).where(_stock_mark.c.store_id == bindparam("store_id", type_=String))
+# PostgreSQL takes the skus as one array (a statement prepared once); SQLite has no arrays.
+_MARKED_ANY = _marked.where(_stock_mark.c.sku == any_(bindparam("skus", type_=ARRAY(String))))
+_MARKED_IN = _marked.where(_stock_mark.c.sku.in_(bindparam("skus", expanding=True)))
+
+
+async def out_of_stock(database: Database, store_id: str, skus: Sequence[str]) -> set[str]:
+    """Which of the skus the store has marked out of stock (read fresh: stock moves fast)."""
+    if not store_id or not skus:
+        return set()
+    statement = _MARKED_IN if database.sqlite else _MARKED_ANY
+    return {str(sku) for (sku,) in await database.fetch_all(statement, {"store_id": store_id, "skus": list(skus)})}
 
 
 class ReadingQueries(Queries):
@@ -199,14 +213,6 @@ class ReadingQueries(Queries):
             return {}
         statement = select(ItemRow).where(col(ItemRow.sku).in_(list(skus)))
         return {row.sku: row for row in (await self.session.exec(statement)).all()}
-
-    async def out_of_stock(self, store_id: str, skus: Sequence[str]) -> set[str]:
-        if not store_id or not skus:
-            return set()
-        statement = select(col(StockMarkRow.sku)).where(
-            col(StockMarkRow.store_id) == store_id, col(StockMarkRow.sku).in_(list(skus))
-        )
-        return {str(sku) for (sku,) in (await self.run(statement)).all()}
 
     async def category_items(self, category: str, limit: int) -> list[tuple[str, int]]:
         """Best sellers of a category across the chain."""
