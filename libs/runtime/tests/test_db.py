@@ -1,4 +1,4 @@
-"""Database.fetch_one, the lean read path, on SQLite and PostgreSQL: the same values as a read
+"""Database.fetch_one and fetch_all, the lean read path, on SQLite and PostgreSQL: the same values as a read
 through a session (JSON decoded, times as datetimes, a statement's own literals bound), in
 autocommit, and a read that failed leaves the reads after it unharmed."""
 
@@ -29,6 +29,11 @@ things = Table(
 THING = select(
     things.c.thing_id, things.c.tags, things.c.made_at, things.c.kept, func.coalesce(things.c.parent_id, "")
 ).where(things.c.thing_id == bindparam("thing_id"))
+CHILDREN = (
+    select(things.c.thing_id, things.c.tags, things.c.made_at, things.c.kept, func.coalesce(things.c.parent_id, ""))
+    .where(things.c.parent_id == bindparam("parent_id"))
+    .order_by(things.c.thing_id)
+)
 BROKEN = select(func.cast(things.c.thing_id, type_=DateTime)).where(things.c.thing_id == bindparam("thing_id"))
 MADE_AT = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
 
@@ -58,6 +63,18 @@ async def test_fetch_one_reads_the_values_a_session_reads(database: Database) ->
     async with database.read() as session:
         connection = await session.connection()
         through_session = tuple((await connection.execute(THING, {"thing_id": "t-1"})).one())
+    assert found == through_session
+
+
+async def test_fetch_all_reads_every_row_a_session_reads(database: Database) -> None:
+    async with database.transaction() as session:
+        await session.exec(insert(things).values(thing_id="t-3", tags=[], made_at=MADE_AT, kept=False, parent_id="t-1"))
+    found = await database.fetch_all(CHILDREN, {"parent_id": "t-1"})
+    assert [(row[0], row[1], as_utc(row[2]), row[3], row[4]) for row in found] == [("t-3", [], MADE_AT, False, "t-1")]
+    assert await database.fetch_all(CHILDREN, {"parent_id": "nobody"}) == []
+    async with database.read() as session:
+        connection = await session.connection()
+        through_session = [tuple(row) for row in await connection.execute(CHILDREN, {"parent_id": "t-1"})]
     assert found == through_session
 
 

@@ -103,6 +103,9 @@ class _Compiled:
         bound = self.compiled.construct_params(dict(params)) or {}
         return [bound[name] for name in self.parameters]
 
+    def converted(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(v if convert is None else convert(v) for convert, v in zip(self.converters, row, strict=True))
+
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
@@ -168,14 +171,26 @@ class Database:
             async with self._reads_engine.connect() as connection:
                 found = (await connection.execute(statement, dict(params))).first()
             return None if found is None else tuple(found)
+        compiled = self._compiled_for(statement)
+        pool = self._hot_reads or await self._open_hot_reads()
+        row = await pool.fetchrow(compiled.sql, *compiled.arguments(params))
+        return None if row is None else compiled.converted(row)
+
+    async def fetch_all(self, statement: Select[*tuple[Any, ...]], params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of a hot read, the same way as fetch_one: for a statement whose rows are
+        bounded (one member's own rows, a LIMIT)."""
+        if self.sqlite:
+            async with self._reads_engine.connect() as connection:
+                return [tuple(row) for row in await connection.execute(statement, dict(params))]
+        compiled = self._compiled_for(statement)
+        pool = self._hot_reads or await self._open_hot_reads()
+        return [compiled.converted(row) for row in await pool.fetch(compiled.sql, *compiled.arguments(params))]
+
+    def _compiled_for(self, statement: Select[*tuple[Any, ...]]) -> _Compiled:
         compiled = self._compiled.get(id(statement))
         if compiled is None or compiled.statement is not statement:
             compiled = self._compiled[id(statement)] = _Compiled.of(statement, self.engine.dialect)
-        pool = self._hot_reads or await self._open_hot_reads()
-        row = await pool.fetchrow(compiled.sql, *compiled.arguments(params))
-        if row is None:
-            return None
-        return tuple(v if convert is None else convert(v) for convert, v in zip(compiled.converters, row, strict=True))
+        return compiled
 
     async def _open_hot_reads(self) -> asyncpg.Pool:
         async with self._hot_reads_lock:

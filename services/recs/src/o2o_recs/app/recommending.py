@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from o2o_runtime.cache import TtlCache
 from o2o_runtime.timeutil import utcnow
@@ -15,15 +15,19 @@ from o2o_recs.app.models import Models
 from o2o_recs.domain.recommend import Context, ItemFacts, Pick, Reason, candidate_skus, recommend
 from o2o_recs.domain.replenish import HistoryItem
 from o2o_recs.store import Repository
+from o2o_recs.store.reading import MemberFacts, member_facts, out_of_stock
 from o2o_recs.store.tables import KIND_ONE_OFF, ItemRow
 
 # How many candidates each source proposes.
 SOURCE_DEPTH = 50
 RECENT_SEEDS = 10
+# Pairs read for the bought-together source, across all its seeds.
+TOGETHER_DEPTH = SOURCE_DEPTH * 4
 # A zone entry older than this no longer says where the member is.
 ZONE_FRESH = timedelta(hours=2)
-# Best sellers and catalog facts change slowly: each replica keeps them this long, so a request
-# reads only what is the member's own (stock marks are read fresh every time).
+# Best sellers, item pairs, zone shelves and catalog facts change slowly: each replica keeps them
+# this long, so a request reads only what is the member's own (stock marks are read fresh every
+# time).
 SHARED_TTL_S = 5.0
 CACHED_ITEMS = 200_000
 
@@ -70,6 +74,8 @@ class Recommending:
         self.models = models
         self._popular: TtlCache[str, list[tuple[str, int]]] = TtlCache(10_000, SHARED_TTL_S)
         self._items: TtlCache[str, ItemRow | None] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
+        self._neighbours: TtlCache[str, list[tuple[str, int]]] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
+        self._shelves: TtlCache[tuple[str, str, str], list[tuple[str, int]]] = TtlCache(10_000, SHARED_TTL_S)
 
     async def _best_sellers(self, repo: Repository, store_id: str) -> list[tuple[str, int]]:
         async def load() -> list[tuple[str, int]]:
@@ -100,7 +106,8 @@ class Recommending:
         now = utcnow()
         model = self.models.current
         async with self.units.read() as repo:
-            member = await repo.member(query.member_id)
+            # One round trip for everything of the member's own; the shared lists come from memory.
+            member = await member_facts(self.units.database, query.member_id, query.zone_id)
             personal = member is not None and member.profiling
             context = Context(now=now, limit=query.limit, basket=query.basket, exclude=query.exclude)
             popular = await self._best_sellers(repo, query.store_id)
@@ -110,37 +117,61 @@ class Recommending:
             context.popular = [(sku, float(units), "") for sku, units in popular]
             if personal:
                 assert member is not None
-                rows = await repo.member_items(query.member_id)
-                context.history = [HistoryItem(*row) for row in rows]
+                context.history = [HistoryItem(*row) for row in member.history]
                 recent = [item.sku for item in sorted(context.history, key=lambda i: i.last_at, reverse=True)]
                 seeds = dict.fromkeys(query.basket, 2.0) | {
                     sku: 1.0 for sku in recent[:RECENT_SEEDS] if sku not in query.basket
                 }
-                context.together = _together(await repo.together(list(seeds), SOURCE_DEPTH * 4), seeds)
+                context.together = _together(await self._bought_with(repo, list(seeds)), seeds)
                 context.taste = model.for_member(query.member_id, SOURCE_DEPTH, recent[:RECENT_SEEDS])
                 if member.social:
                     context.friends = [
                         (sku, float(n), "") for sku, n in await repo.friends_bought(query.member_id, SOURCE_DEPTH)
                     ]
-                context.zone = await self._zone(repo, query)
+                context.zone = await self._zone(repo, query, member, now)
             skus = candidate_skus(context)
             items = await self._catalog(repo, sorted(skus))
-            out_of_stock = await repo.out_of_stock(query.store_id, sorted(skus))
-        context.items = _facts(items, out_of_stock)
+            unavailable = await out_of_stock(self.units.database, query.store_id, sorted(skus))
+        context.items = _facts(items, unavailable)
         picks = recommend(context)
         return Answer(picks, items, model.version)
 
-    async def _zone(self, repo: Repository, query: RecommendationQuery) -> list[tuple[str, float, str]]:
-        zone_id = query.zone_id
-        if not zone_id:
-            here = await repo.now_in_zone(query.member_id, utcnow() - ZONE_FRESH)
-            if here is None or (query.store_id and here.store_id != query.store_id):
+    async def _bought_with(self, repo: Repository, seeds: Sequence[str]) -> list[tuple[str, str, int]]:
+        """(seed, other, baskets) of the pairs most shared across the seeds, as the pair index
+        would rank them; each seed's neighbours are kept in memory, the missing ones read at once."""
+        lists: dict[str, list[tuple[str, int]]] = {}
+        missing = []
+        for seed in seeds:
+            cached = self._neighbours.get(seed)
+            if cached is None:
+                missing.append(seed)
+            else:
+                lists[seed] = cached
+        if missing:
+            for seed, found in (await repo.neighbours(missing, TOGETHER_DEPTH)).items():
+                self._neighbours.put(seed, found)
+                lists[seed] = found
+        rows = [(seed, other, baskets) for seed, found in lists.items() for other, baskets in found]
+        rows.sort(key=lambda row: (-row[2], row[1]))
+        return rows[:TOGETHER_DEPTH]
+
+    async def _zone(
+        self, repo: Repository, query: RecommendationQuery, member: MemberFacts, now: datetime
+    ) -> list[tuple[str, float, str]]:
+        if not query.zone_id:
+            here = member.presence
+            if here is None or here[3] is not None or here[2] < now - ZONE_FRESH:
                 return []
-            zone_id = here.zone_id
-        zone = await repo.zone(zone_id)
+            if query.store_id and here[1] != query.store_id:
+                return []
+        zone = member.zone
         if zone is None:
             return []
-        rows = await repo.zone_items(zone.store_id, zone.category, zone.brand, SOURCE_DEPTH // 2)
+
+        async def load() -> list[tuple[str, int]]:
+            return await repo.zone_items(zone.store_id, zone.category, zone.brand, SOURCE_DEPTH // 2)
+
+        rows = await self._shelves.get_or_load((zone.store_id, zone.category, zone.brand), load)
         # Rank within the zone matters more than raw units: a slow shelf still fits the place.
         return [(sku, 1.0 / (1 + rank), "") for rank, (sku, _) in enumerate(rows)]
 
@@ -175,8 +206,8 @@ class Recommending:
                 proposals = [(o, float(n), "") for o, n in popular if o != sku]
             candidates = [o for o, _, _ in proposals]
             items = await repo.items(candidates)
-            out_of_stock = await repo.out_of_stock(store_id, candidates)
-        return Answer(_listed(proposals, items, out_of_stock, limit, reason), items, self.models.version)
+            unavailable = await out_of_stock(self.units.database, store_id, candidates)
+        return Answer(_listed(proposals, items, unavailable, limit, reason), items, self.models.version)
 
 
 def _listed(

@@ -95,15 +95,13 @@ class TasteModel:
             return []
         scores = self.item_factors @ self.user_factors[index]
         top = _top(scores, limit)
+        top = [i for i in top if scores[i] > 0]
         known = [self.sku_index[sku] for sku in history if sku in self.sku_index]
-        picks = []
-        for i in top:
-            because = ""
-            if known:
-                similarity = self.unit_items[known] @ self.unit_items[i]
-                because = self.skus[known[int(np.argmax(similarity))]]
-            picks.append((self.skus[i], float(scores[i]), because))
-        return [pick for pick in picks if pick[1] > 0]
+        if not known:
+            return [(self.skus[i], float(scores[i]), "") for i in top]
+        # Every pick against every history item in one product: the most alike is the reason.
+        likest = np.argmax(self.unit_items[top] @ self.unit_items[known].T, axis=1)
+        return [(self.skus[i], float(scores[i]), self.skus[known[int(j)]]) for i, j in zip(top, likest, strict=True)]
 
     def similar(self, sku: str, limit: int) -> list[tuple[str, float]]:
         index = self.sku_index.get(sku)
