@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from o2o_loyalty.app.documents import load_rules, load_tiers
 from o2o_loyalty.app.ledger import MemberLedger, Source
 from o2o_loyalty.app.tiers import review_tier, tier_of
-from o2o_loyalty.domain import ledger, tiers
-from o2o_loyalty.domain.ledger import Balance, EntryKind, Lot, SourceKind
+from o2o_loyalty.domain import tiers
+from o2o_loyalty.domain.ledger import Balance, EntryKind, SourceKind
 from o2o_loyalty.store import AccountRow, AdjustmentRow, LedgerEntryRow, Repository
 
 
@@ -42,22 +42,23 @@ class Adjustment:
 
 
 async def account_view(repo: Repository, member_id: str, now: datetime) -> AccountView:
-    """What the member has now; a member who never earned has an empty account."""
+    """What the member has now; a member who never earned has an empty account. Two
+    statements whatever the member's history: the account by key, and the totals of its
+    live lots with the rolling spend (the tier ladder comes from the documents' cache)."""
     account = await repo.account(member_id) or AccountRow(member_id=member_id, created_at=now)
-    lots = [
-        Lot(r.entry_id, r.remaining, as_utc(r.available_at), as_utc(r.expire_at)) for r in await repo.lots(member_id)
-    ]
     ladder = await load_tiers(repo)
     tier = tier_of(ladder, account.tier_id)
     currency_code = ladder[0].currency_code if ladder else ""
-    spend = await repo.rolling_spend(member_id, currency_code, tiers.window_start(now)) if currency_code else 0
+    available, pending, soonest, expiring, spend = await repo.lot_totals(
+        member_id, now, currency_code, tiers.window_start(now)
+    )
     return AccountView(
         member_id=member_id,
-        balance=ledger.balance(lots, account.debt_points, now),
+        balance=Balance(available - account.debt_points, pending, expiring, as_utc(soonest) if soonest else None),
         lifetime_points=account.lifetime_points,
         tier_id=account.tier_id,
         tier_name=tier.name if tier else "",
-        qualifying_spend_minor=spend,
+        qualifying_spend_minor=spend if currency_code else 0,
         currency_code=currency_code,
         tier_anniversary=as_utc(account.tier_anniversary_at) if account.tier_anniversary_at else None,
     )

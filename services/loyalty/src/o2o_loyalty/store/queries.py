@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from o2o_runtime.cache import TtlCache
 from o2o_runtime.pagination import Page, PageRequest, keyset
 from o2o_runtime.upsert import insert_new, upsert
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +29,21 @@ from o2o_loyalty.store.tables import (
     SettingRow,
     SpendMonthRow,
 )
+
+# The programme documents (earn rules, tier ladder), cached in process by database for a few
+# seconds: every account view and every batch of events reads them, and they change rarely.
+# A change made in this process is seen at once; one made by another replica within the TTL.
+DOCUMENTS_TTL_S = 5.0
+_documents: dict[str, TtlCache[str, tuple[dict[str, object], datetime] | None]] = {}
+
+
+def _documents_of(session: AsyncSession) -> TtlCache[str, tuple[dict[str, object], datetime] | None]:
+    bind = session.bind
+    database = str(bind.url) if isinstance(bind, AsyncEngine) else ""
+    found = _documents.get(database)
+    if found is None:
+        found = _documents[database] = TtlCache(maxsize=16, ttl_s=DOCUMENTS_TTL_S)
+    return found
 
 
 class Repository(CampaignQueries):
@@ -65,6 +82,37 @@ class Repository(CampaignQueries):
         )
         return list((await self.session.exec(query)).all())
 
+    async def lot_totals(
+        self, member_id: str, now: datetime, currency_code: str, from_month: int
+    ) -> tuple[int, int, datetime | None, int, int]:
+        """What the member's live lots add up to (available, pending, the soonest expiry and
+        what expires then) and their rolling spend, in one statement: the index on
+        (member_id, expire_at) answers it without reading lot rows into the process."""
+        live = (col(LotRow.member_id) == member_id, col(LotRow.remaining) > 0, col(LotRow.expire_at) > now)
+        soonest = select(func.min(LotRow.expire_at)).where(*live).scalar_subquery()
+        spend = (
+            select(func.coalesce(func.sum(SpendMonthRow.amount_minor), 0))
+            .where(
+                SpendMonthRow.member_id == member_id,
+                SpendMonthRow.currency_code == currency_code,
+                col(SpendMonthRow.month) >= from_month,
+            )
+            .scalar_subquery()
+        )
+        remaining = col(LotRow.remaining)
+        query = (
+            select(
+                func.coalesce(func.sum(case((col(LotRow.available_at) <= now, remaining), else_=0)), 0),
+                func.coalesce(func.sum(case((col(LotRow.available_at) > now, remaining), else_=0)), 0),
+                func.min(LotRow.expire_at),
+                func.coalesce(func.sum(case((col(LotRow.expire_at) == soonest, remaining), else_=0)), 0),
+            )
+            .add_columns(spend)
+            .where(*live)
+        )
+        available, pending, expiry, expiring, spent = (await self.session.execute(query)).one()
+        return int(available), int(pending), expiry, int(expiring), int(spent)
+
     def add(self, *rows: Any) -> None:
         self.session.add_all(rows)
 
@@ -94,8 +142,15 @@ class Repository(CampaignQueries):
 
     async def setting(self, name: str) -> SettingRow | None:
         if name not in self._settings:
-            self._settings[name] = await self.session.get(SettingRow, name)
+            stored = await _documents_of(self.session).get_or_load(name, lambda: self._stored_setting(name))
+            self._settings[name] = (
+                None if stored is None else SettingRow(name=name, body=stored[0], updated_at=stored[1])
+            )
         return self._settings[name]
+
+    async def _stored_setting(self, name: str) -> tuple[dict[str, object], datetime] | None:
+        row = await self.session.get(SettingRow, name)
+        return None if row is None else (row.body, row.updated_at)
 
     async def put_setting(self, name: str, body: dict[str, object], now: datetime) -> None:
         await upsert(
@@ -105,7 +160,14 @@ class Repository(CampaignQueries):
             keys=["name"],
             replace=["body", "updated_at"],
         )
+        self.forget_setting(name)
+
+    def forget_setting(self, name: str) -> None:
+        """Drops the cached copies; said again after commit, so that a read in between does
+        not keep the old document for a TTL."""
         self._settings.pop(name, None)
+        for cached in _documents.values():
+            cached.pop(name)
 
     # ---- earning --------------------------------------------------------------------------
 
