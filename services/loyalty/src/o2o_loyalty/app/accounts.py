@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from o2o_runtime.db import Database
 from o2o_runtime.errors import AlreadyExists
 from o2o_runtime.pagination import Page, PageRequest
 from o2o_runtime.timeutil import as_utc, utcnow
@@ -17,7 +18,8 @@ from o2o_loyalty.app.ledger import MemberLedger, Source
 from o2o_loyalty.app.tiers import review_tier, tier_of
 from o2o_loyalty.domain import tiers
 from o2o_loyalty.domain.ledger import Balance, EntryKind, SourceKind
-from o2o_loyalty.store import AccountRow, AdjustmentRow, LedgerEntryRow, Repository
+from o2o_loyalty.store import AdjustmentRow, LedgerEntryRow, Repository
+from o2o_loyalty.store.queries import ACCOUNT_VIEW
 
 
 @dataclass(frozen=True)
@@ -41,26 +43,27 @@ class Adjustment:
     staff_id: str
 
 
-async def account_view(repo: Repository, member_id: str, now: datetime) -> AccountView:
-    """What the member has now; a member who never earned has an empty account. Two
-    statements whatever the member's history: the account by key, and the totals of its
-    live lots with the rolling spend (the tier ladder comes from the documents' cache)."""
-    account = await repo.account(member_id) or AccountRow(member_id=member_id, created_at=now)
+async def account_view(repo: Repository, database: Database, member_id: str, now: datetime) -> AccountView:
+    """What the member has now; a member who never earned has an empty account. One
+    statement whatever the member's history (the tier ladder comes from the documents' cache)."""
     ladder = await load_tiers(repo)
-    tier = tier_of(ladder, account.tier_id)
     currency_code = ladder[0].currency_code if ladder else ""
-    available, pending, soonest, expiring, spend = await repo.lot_totals(
-        member_id, now, currency_code, tiers.window_start(now)
-    )
+    params = {"member_id": member_id, "now": now, "currency_code": currency_code, "from_month": tiers.window_start(now)}
+    found = await database.fetch_one(ACCOUNT_VIEW, params)
+    assert found is not None
+    debt, lifetime, tier_id, anniversary, available, pending, soonest, expiring, spend = found
+    tier = tier_of(ladder, tier_id or "")
     return AccountView(
         member_id=member_id,
-        balance=Balance(available - account.debt_points, pending, expiring, as_utc(soonest) if soonest else None),
-        lifetime_points=account.lifetime_points,
-        tier_id=account.tier_id,
+        balance=Balance(
+            int(available) - int(debt or 0), int(pending), int(expiring), as_utc(soonest) if soonest else None
+        ),
+        lifetime_points=int(lifetime or 0),
+        tier_id=tier_id or "",
         tier_name=tier.name if tier else "",
-        qualifying_spend_minor=spend if currency_code else 0,
+        qualifying_spend_minor=int(spend) if currency_code else 0,
         currency_code=currency_code,
-        tier_anniversary=as_utc(account.tier_anniversary_at) if account.tier_anniversary_at else None,
+        tier_anniversary=as_utc(anniversary) if anniversary else None,
     )
 
 
@@ -70,7 +73,7 @@ class Accounts:
 
     async def get(self, member_id: str) -> AccountView:
         async with self.uow.read() as repo:
-            return await account_view(repo, member_id, utcnow())
+            return await account_view(repo, self.uow.database, member_id, utcnow())
 
     async def ledger(self, member_id: str, page: PageRequest) -> Page[LedgerEntryRow]:
         async with self.uow.read() as repo:
@@ -111,7 +114,7 @@ class Accounts:
                     raise
                 entry = await self._replayed(uow.repo, done, command)
         async with self.uow.read() as repo:
-            return entry, await account_view(repo, command.member_id, utcnow())
+            return entry, await account_view(repo, self.uow.database, command.member_id, utcnow())
 
     async def _replayed(self, repo: Repository, done: AdjustmentRow, command: Adjustment) -> LedgerEntryRow:
         if done.points != command.points or done.reason != command.reason:

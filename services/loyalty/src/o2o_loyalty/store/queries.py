@@ -10,7 +10,8 @@ from typing import Any
 from o2o_runtime.cache import TtlCache
 from o2o_runtime.pagination import Page, PageRequest, keyset
 from o2o_runtime.upsert import insert_new, upsert
-from sqlalchemy import case, func, update
+from sqlalchemy import DateTime, Select, bindparam, func, update
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,6 +46,48 @@ def _documents_of(session: AsyncSession) -> TtlCache[str, tuple[dict[str, object
     if found is None:
         found = _documents[database] = TtlCache(maxsize=16, ttl_s=DOCUMENTS_TTL_S)
     return found
+
+
+def _account_view() -> Select[Any]:
+    """A member's account and what their live lots add up to (available, pending, the soonest
+    expiry and what expires then) with their rolling spend, as one row of scalar subqueries:
+    the account by key, the lots through the (member_id, expire_at) index, no lot read into
+    the process whatever the member's history. An account never created reads as NULLs."""
+    member_id: Any = bindparam("member_id")
+    now: Any = bindparam("now", type_=DateTime(timezone=True))
+    live = (col(LotRow.member_id) == member_id, col(LotRow.remaining) > 0, col(LotRow.expire_at) > now)
+    remaining = func.coalesce(func.sum(col(LotRow.remaining)), 0)
+    soonest = core_select(func.min(col(LotRow.expire_at))).where(*live).scalar_subquery()
+
+    def account(column: Any) -> Any:
+        return core_select(column).where(col(AccountRow.member_id) == member_id).scalar_subquery()
+
+    def lots(*where: Any) -> Any:
+        return core_select(remaining).where(*live, *where).scalar_subquery()
+
+    spend = (
+        core_select(func.coalesce(func.sum(col(SpendMonthRow.amount_minor)), 0))
+        .where(
+            col(SpendMonthRow.member_id) == member_id,
+            col(SpendMonthRow.currency_code) == bindparam("currency_code"),
+            col(SpendMonthRow.month) >= bindparam("from_month"),
+        )
+        .scalar_subquery()
+    )
+    return core_select(
+        account(col(AccountRow.debt_points)),
+        account(col(AccountRow.lifetime_points)),
+        account(col(AccountRow.tier_id)),
+        account(col(AccountRow.tier_anniversary_at)),
+        lots(col(LotRow.available_at) <= now),
+        lots(col(LotRow.available_at) > now),
+        soonest,
+        lots(col(LotRow.expire_at) == soonest),
+        spend,
+    )
+
+
+ACCOUNT_VIEW = _account_view()
 
 
 class Repository(CampaignQueries):
@@ -115,37 +158,6 @@ class Repository(CampaignQueries):
             select(LotRow).where(LotRow.member_id == member_id).order_by(col(LotRow.expire_at), col(LotRow.entry_id))
         )
         return list((await self.session.exec(query)).all())
-
-    async def lot_totals(
-        self, member_id: str, now: datetime, currency_code: str, from_month: int
-    ) -> tuple[int, int, datetime | None, int, int]:
-        """What the member's live lots add up to (available, pending, the soonest expiry and
-        what expires then) and their rolling spend, in one statement: the index on
-        (member_id, expire_at) answers it without reading lot rows into the process."""
-        live = (col(LotRow.member_id) == member_id, col(LotRow.remaining) > 0, col(LotRow.expire_at) > now)
-        soonest = select(func.min(LotRow.expire_at)).where(*live).scalar_subquery()
-        spend = (
-            select(func.coalesce(func.sum(SpendMonthRow.amount_minor), 0))
-            .where(
-                SpendMonthRow.member_id == member_id,
-                SpendMonthRow.currency_code == currency_code,
-                col(SpendMonthRow.month) >= from_month,
-            )
-            .scalar_subquery()
-        )
-        remaining = col(LotRow.remaining)
-        query = (
-            select(
-                func.coalesce(func.sum(case((col(LotRow.available_at) <= now, remaining), else_=0)), 0),
-                func.coalesce(func.sum(case((col(LotRow.available_at) > now, remaining), else_=0)), 0),
-                func.min(LotRow.expire_at),
-                func.coalesce(func.sum(case((col(LotRow.expire_at) == soonest, remaining), else_=0)), 0),
-            )
-            .add_columns(spend)
-            .where(*live)
-        )
-        available, pending, expiry, expiring, spent = (await self.session.execute(query)).one()
-        return int(available), int(pending), expiry, int(expiring), int(spent)
 
     def add(self, *rows: Any) -> None:
         self.session.add_all(rows)
