@@ -18,8 +18,7 @@ from o2o_loyalty.app.ledger import MemberLedger, Source
 from o2o_loyalty.app.tiers import review_tier, tier_of
 from o2o_loyalty.domain import tiers
 from o2o_loyalty.domain.ledger import Balance, EntryKind, SourceKind
-from o2o_loyalty.store import AdjustmentRow, LedgerEntryRow, Repository
-from o2o_loyalty.store.queries import ACCOUNT_VIEW
+from o2o_loyalty.store import ACCOUNT_VIEW, AdjustmentRow, LedgerEntryRow, Repository
 
 
 @dataclass(frozen=True)
