@@ -9,6 +9,7 @@ import pytest
 from o2o.common.v1 import common_pb2
 from o2o.recs.v1 import recs_pb2 as pb
 from o2o.recs.v1 import recs_pb2_grpc
+from o2o_recs.app.recommending import below_the_stores_own
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.chain import Actor, Chain
 from o2o_runtime.testing.status import invalid_fields
@@ -99,3 +100,10 @@ async def test_an_unknown_member_and_item_still_get_an_answer(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await recs.GetCustomerProfile(pb.GetCustomerProfileRequest(member_id=new_id()), metadata=admin.auth)
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_chains_best_sellers_fill_in_after_the_stores_own() -> None:
+    filled = below_the_stores_own([("beer", 12), ("formula", 9)], [("sku-1", 500), ("beer", 400), ("sku-2", 50)])
+    assert [sku for sku, _ in filled] == ["beer", "formula", "sku-1", "sku-2"]
+    assert filled[1][1] > filled[2][1] > filled[3][1] > 0
+    assert [sku for sku, _ in below_the_stores_own([], [("sku-1", 5)])] == ["sku-1"]

@@ -110,10 +110,10 @@ class Recommending:
             member = await member_facts(self.units.database, query.member_id, query.zone_id)
             personal = member is not None and member.profiling
             context = Context(now=now, limit=query.limit, basket=query.basket, exclude=query.exclude)
-            popular = await self._best_sellers(repo, query.store_id)
+            popular: Sequence[tuple[str, float]] = await self._best_sellers(repo, query.store_id)
             if len(popular) < query.limit and query.store_id:
-                # A new store sells little yet: the chain's best sellers fill in.
-                popular = popular + await self._best_sellers(repo, "")
+                # A new store sells little yet: the chain's best sellers fill in, after its own.
+                popular = below_the_stores_own(popular, await self._best_sellers(repo, ""))
             context.popular = [(sku, float(units), "") for sku, units in popular]
             if personal:
                 assert member is not None
@@ -208,6 +208,19 @@ class Recommending:
             items = await repo.items(candidates)
             unavailable = await out_of_stock(self.units.database, store_id, candidates)
         return Answer(_listed(proposals, items, unavailable, limit, reason), items, self.models.version)
+
+
+def below_the_stores_own(
+    store: Sequence[tuple[str, float]], chain: Sequence[tuple[str, int]]
+) -> list[tuple[str, float]]:
+    """The store's best sellers, then the chain's that the store does not list, scaled under the
+    store's weakest, so that however much more the whole chain sells, a store's own best sellers
+    stay first."""
+    listed = {sku for sku, _ in store}
+    floor = min((units for _, units in store), default=1)
+    top = max((units for sku, units in chain if sku not in listed), default=0)
+    fill = [(sku, floor * units / (top + 1)) for sku, units in chain if sku not in listed and units > 0]
+    return [(sku, float(units)) for sku, units in store] + fill
 
 
 def _listed(
