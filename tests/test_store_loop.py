@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from loyalty_support import World
+from loyalty_support import RULES, World, cny
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import loyalty_events_pb2 as levents
 from o2o.events.v1 import positioning_events_pb2 as pevents
@@ -21,18 +21,21 @@ from o2o.loyalty.v1 import loyalty_pb2 as lpb
 from o2o.loyalty.v1 import loyalty_pb2_grpc
 from o2o.positioning.v1 import positioning_pb2 as ppb
 from o2o.positioning.v1 import positioning_pb2_grpc
+from o2o.receipts.v1 import receipts_pb2 as rpb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o.recs.v1 import recs_pb2 as cpb
 from o2o.recs.v1 import recs_pb2_grpc
 from o2o_runtime.testing.bus import caught_up, published
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.status import refused
 from o2o_runtime.testing.waiting import eventually
 from o2o_runtime.timeutil import utcnow
-from o2o_runtime.wellknown import to_timestamp
+from o2o_runtime.wellknown import to_duration, to_timestamp
 from positioning_support import BABY, ENV, MIDDLE, open_store, path_observations, stream
-from receipts_support import Shop
+from receipts_support import Shop, transaction
 from recs_fixtures import RECS_ENV
+from recs_support import known, reasons
 
 R = cpb.ReasonCode
 # No location consent: positioning does not name them, loyalty's dwell campaigns pass them by.
@@ -134,12 +137,18 @@ async def _dwell_thresholds_applied(loop: Loop) -> None:
 class Walk:
     """A phone streaming its observations, each answered before the next."""
 
-    def __init__(self, loop: Loop, member: Actor, path: Sequence[tuple[float, float, int]]) -> None:
+    def __init__(
+        self,
+        loop: Loop,
+        auth: tuple[tuple[str, str], ...],
+        path: Sequence[tuple[float, float, int]],
+        member_id: str = "",
+    ) -> None:
         self.loop = loop
         self.observations = path_observations(
-            loop.store_id, f"phone-{secrets.token_hex(4)}", utcnow(), path, member_id=member.subject
+            loop.store_id, f"phone-{secrets.token_hex(4)}", utcnow(), path, member_id=member_id
         )
-        self.call = loop.positioning.StreamObservations(metadata=member.auth)
+        self.call = loop.positioning.StreamObservations(metadata=auth)
         self.zone_events: list[tuple[int, str]] = []
         self.sent = 0
         loop.visitors += 1
@@ -185,7 +194,7 @@ async def test_a_lingering_member_is_offered_while_in_the_zone_only_with_consent
     # The parent walks into the baby aisle and lingers past the threshold, then leaves, comes
     # back and lingers again.
     path = [BABY] * (DWELL_S + 5) + [BABY] * 3 + [MIDDLE] * 3 + [BABY] * (DWELL_S + 4) + [MIDDLE] * 3
-    walk = Walk(loop, loop.parent, path)
+    walk = Walk(loop, loop.parent.auth, path, loop.parent.subject)
     await walk.start()
     await walk.send(DWELL_S + 5)
     assert walk.zone_events == [(ppb.ZONE_EVENT_KIND_ENTER, ZONE)]
@@ -206,7 +215,7 @@ async def test_a_lingering_member_is_offered_while_in_the_zone_only_with_consent
     assert [z for _, z in walk.zone_events].count(ZONE) == 4  # entered, left, entered, left
 
     # The neighbour lingers as long, without location consent.
-    other = Walk(loop, loop.neighbour, [BABY] * (DWELL_S + 5) + [MIDDLE])
+    other = Walk(loop, loop.neighbour.auth, [BABY] * (DWELL_S + 5) + [MIDDLE], loop.neighbour.subject)
     await other.start()
     await other.finish()
 
@@ -222,3 +231,180 @@ async def test_a_lingering_member_is_offered_while_in_the_zone_only_with_consent
     issued = await published(loop.platform.nats.url, "loyalty", levents.OfferIssued)
     assert [e.member_id for _, e in issued if e.campaign_id == campaign.campaign_id] == [loop.parent.subject]
     await loop.world.until_balance(50, loop.parent)
+
+
+def basket(shop: Shop, lines: list[tuple[str, int, int]], token: str = "") -> rpb.Transaction:
+    """A POS transaction of baby goods (which earn double); paid by the linked card if any."""
+    sale = transaction(shop, lines, payment_token=token)
+    for line in sale.lines:
+        line.category = "baby"
+    return sale
+
+
+async def recommendations(loop: Loop, member: Actor) -> dict[str, tuple[int, str]]:
+    request = cpb.GetRecommendationsRequest(member_id=member.subject, store_id=loop.store_id, limit=20)
+    return reasons(await loop.recs.GetRecommendations(request, metadata=member.auth))
+
+
+async def test_purchases_earn_change_recommendations_tag_the_parent_and_the_day_report_converts_footfall(
+    loop: Loop,
+) -> None:
+    world, shop, parent = loop.world, loop.world.shop, loop.parent
+    # The programme's rules, with points available at once so that they can be redeemed today.
+    rules = lpb.EarnRules()
+    rules.CopyFrom(RULES)
+    rules.pending_period.CopyFrom(to_duration(timedelta(0)))
+    await world.rules(rules)
+    reward = lpb.Reward(
+        reward_id=unique("ten-off-"),
+        name="10 off next time",
+        points_cost=100,
+        coupon_kind=lpb.COUPON_KIND_AMOUNT_OFF,
+        amount_off=cny(1000),
+        coupon_validity=to_duration(timedelta(days=7)),
+        stock=-1,
+        active=True,
+    )
+    await loop.loyalty.UpsertReward(lpb.UpsertRewardRequest(reward=reward), metadata=world.admin.auth)
+    tag = secrets.token_hex(3)
+    formula, nappies, wipes = f"FORMULA-{tag}", f"NAPPIES-{tag}", f"WIPES-{tag}"
+    # More people walk through the store today than will buy (the day report's footfall).
+    for _ in range(8):
+        walk = Walk(loop, shop.pos.auth, [MIDDLE] * 2)
+        await walk.start()
+        await walk.finish()
+
+    # Other shoppers buy formula with wipes.
+    sales: list[rpb.Receipt] = []
+    for _ in range(3):
+        reply = await loop.receipts.SubmitTransaction(
+            rpb.SubmitTransactionRequest(transaction=basket(shop, [(formula, 1, 5000), (wipes, 1, 1000)])),
+            metadata=shop.pos.auth,
+        )
+        sales.append(reply.receipt)
+    await known(loop.recs, parent, parent.subject)
+    await caught_up(loop.platform.nats.url, "recs", ["receipts"])
+    before = await recommendations(loop, parent)
+    assert before.get(wipes, (0, ""))[0] != R.REASON_CODE_BOUGHT_TOGETHER
+
+    # The parent buys formula and nappies three times at the POS, paying by their linked card.
+    start = (await world.account(parent)).balance_points
+    token = await world.linked_token(parent)
+    for _ in range(3):
+        reply = await loop.receipts.SubmitTransaction(
+            rpb.SubmitTransactionRequest(transaction=basket(shop, [(formula, 1, 5000), (nappies, 1, 3000)], token)),
+            metadata=shop.pos.auth,
+        )
+        assert reply.receipt.member_id == parent.subject
+        sales.append(reply.receipt)
+    # 80 yuan of baby goods: 160 points a basket.
+    await world.until_balance(start + 3 * 160, parent)
+
+    async def bought_together() -> dict[str, tuple[int, str]] | None:
+        got = await recommendations(loop, parent)
+        return got if got.get(wipes) == (R.REASON_CODE_BOUGHT_TOGETHER, formula) else None
+
+    after = await eventually(bought_together, what="wipes recommended with the formula the parent bought")
+    assert after != before
+
+    async def tagged() -> list[str]:
+        reply = await loop.recs.GetCustomerProfile(
+            cpb.GetCustomerProfileRequest(member_id=parent.subject), metadata=parent.auth
+        )
+        return [t.tag for t in reply.profile.tags if t.tag == "new_parent"]
+
+    await eventually(tagged, what="the new_parent tag in the parent's profile")
+    await loop.loyalty_caught_up("recs")
+
+    # A campaign for new parents reaches the parent's next basket, not the neighbour's.
+    segmented = (
+        await loop.loyalty.CreateCampaign(
+            lpb.CreateCampaignRequest(
+                campaign=lpb.Campaign(
+                    name="For new parents",
+                    place=lpb.Place(store_ids=[loop.store_id]),
+                    segment=lpb.Segment(tags=["new_parent"]),
+                    trigger=lpb.Trigger(kind=lpb.TRIGGER_KIND_PURCHASE),
+                    reward=lpb.CampaignReward(bonus_points=30),
+                    caps=lpb.Caps(per_member_per_day=1),
+                    **window(),  # type: ignore[arg-type]
+                )
+            ),
+            metadata=world.admin.auth,
+        )
+    ).campaign
+    big = await loop.receipts.SubmitTransaction(
+        rpb.SubmitTransactionRequest(transaction=basket(shop, [(formula, 2, 5000)], token)), metadata=shop.pos.auth
+    )
+    sales.append(big.receipt)
+    neighbour_token = await world.linked_token(loop.neighbour)
+    neighbour_start = (await world.account(loop.neighbour)).balance_points
+    reply = await loop.receipts.SubmitTransaction(
+        rpb.SubmitTransactionRequest(transaction=basket(shop, [(formula, 1, 5000)], neighbour_token)),
+        metadata=shop.pos.auth,
+    )
+    sales.append(reply.receipt)
+    # 100 yuan: 200 points, and the segment's 30.
+    balance = start + 3 * 160 + 200 + 30
+    await world.until_balance(balance, parent)
+    await world.until_balance(neighbour_start + 100, loop.neighbour)
+    assert segmented.campaign_id in [o.campaign_id for o in await loop.offers(parent)]
+    assert segmented.campaign_id not in [o.campaign_id for o in await loop.offers(loop.neighbour)]
+
+    # The parent redeems points for a coupon; the POS validates it and consumes it once.
+    async def available() -> bool:
+        return (await world.account(parent)).available_points == balance
+
+    await eventually(available, what="the parent's points available")
+    redeemed = await loop.loyalty.RedeemReward(
+        lpb.RedeemRewardRequest(member_id=parent.subject, reward_id=reward.reward_id, request_id=unique("r-")),
+        metadata=parent.auth,
+    )
+    balance -= 100
+    assert redeemed.account.balance_points == balance
+    code = redeemed.coupon.code
+    valid = await loop.loyalty.ValidateCoupon(
+        lpb.ValidateCouponRequest(code=code, store_id=loop.store_id), metadata=shop.pos.auth
+    )
+    assert valid.valid, valid.reason
+    consume = lpb.ConsumeCouponRequest(code=code, store_id=loop.store_id, receipt_id=big.receipt.receipt_id)
+    used = await loop.loyalty.ConsumeCoupon(consume, metadata=shop.pos.auth)
+    assert used.coupon.consumed_receipt_id == big.receipt.receipt_id
+    twice = await refused(loop.loyalty.ConsumeCoupon(consume, metadata=shop.pos.auth))
+    assert twice.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+    # One of the two tins back: half the basket's 200 points are taken back.
+    await loop.receipts.RefundItems(
+        rpb.RefundItemsRequest(
+            receipt_id=big.receipt.receipt_id,
+            store_id=loop.store_id,
+            register_id="R1",
+            pos_transaction_number=unique("RF-"),
+            lines=[rpb.RefundLine(line_number=1, quantity=1)],
+            reason="one too many",
+        ),
+        metadata=shop.manager.auth,
+    )
+    await world.until_balance(balance - 100, parent)
+
+    # The manager's day: every receipt of the store, against the visitors positioning counted.
+    async def report() -> rpb.StoreDayReport | None:
+        reply = await loop.receipts.GetStoreDayReport(
+            rpb.GetStoreDayReportRequest(store_id=loop.store_id, business_date=big.receipt.business_date),
+            metadata=shop.manager.auth,
+        )
+        day = reply.report
+        seen.append(day.footfall)
+        return day if day.footfall_known and day.footfall == loop.visitors else None
+
+    seen: list[int] = []
+    try:
+        day = await eventually(report, timeout_s=30, what=f"the day report's footfall of {loop.visitors} visits")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; footfall seen: {sorted(set(seen))}") from None
+    assert day is not None
+    assert day.transactions == len(sales)
+    assert day.refunds.amount_minor == 5000
+    assert day.revenue.amount_minor == sum(s.total.amount_minor for s in sales)
+    assert len(sales) < loop.visitors
+    assert day.conversion_rate == pytest.approx(len(sales) / loop.visitors, abs=1e-4)
