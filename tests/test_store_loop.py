@@ -219,11 +219,14 @@ async def test_a_lingering_member_is_offered_while_in_the_zone_only_with_consent
     await other.start()
     await other.finish()
 
-    async def both_reported() -> bool:
+    async def both_reported() -> list[pevents.ZoneDwellReached]:
         # The parent's second stay and the neighbour's stay reached the threshold too.
-        return len(await loop.store_events(pevents.ZoneDwellReached)) >= before + 2
+        reached = await loop.store_events(pevents.ZoneDwellReached)
+        parents = [e for e in reached if e.member_id == loop.parent.subject]
+        return reached if len(parents) == 2 and len(reached) >= before + 2 else []
 
-    await eventually(both_reported, what="the later stays reported by positioning")
+    reached = await eventually(both_reported, what="the later stays reported by positioning")
+    assert not [e for e in reached if e.member_id == loop.neighbour.subject]
     await loop.loyalty_caught_up("positioning")
     # The cap held (one a day), and the member without location consent got nothing.
     assert [o.offer_id for o in await loop.offers(loop.parent)] == [offer.offer_id]
