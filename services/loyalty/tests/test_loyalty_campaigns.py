@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from google.protobuf import field_mask_pb2
 from loyalty_support import World, a_shop, a_shopper, a_world, cny, loyalty_service, receipts_service  # noqa: F401
 from o2o.common.v1 import common_pb2
 from o2o.events.v1 import loyalty_events_pb2 as levents
 from o2o.events.v1 import positioning_events_pb2 as pevents
+from o2o.events.v1 import recs_events_pb2 as revents
 from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.loyalty.v1 import loyalty_pb2 as pb
-from o2o_runtime.testing.bus import publish, published
+from o2o_runtime.testing.bus import caught_up, publish, published
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, unique
 from o2o_runtime.testing.platform import Platform
 from o2o_runtime.testing.status import invalid_fields, precondition_violations, refused
@@ -222,3 +224,44 @@ async def test_erasure_keeps_only_anonymous_totals(world: World, platform: Platf
     await eventually(forgotten, what="the erased member's account gone")
     entries = await world.loyalty.ListLedger(pb.ListLedgerRequest(member_id=member.subject), metadata=world.admin.auth)
     assert list(entries.entries) == []
+
+
+async def test_tags_recs_infers_reach_campaign_segments(world: World, platform: Platform) -> None:
+    await world.rules()
+    parent = world.shopper
+    other = await world.chain.member(world.shop.store_id, consents=ALL_CONSENTS)
+    await world.members_known()
+    campaign = (
+        await world.loyalty.CreateCampaign(
+            pb.CreateCampaignRequest(
+                campaign=pb.Campaign(
+                    name="For new parents",
+                    place=pb.Place(store_ids=[world.shop.store_id]),
+                    segment=pb.Segment(tags=["new_parent"]),
+                    trigger=pb.Trigger(kind=pb.TRIGGER_KIND_PURCHASE),
+                    reward=pb.CampaignReward(bonus_points=30),
+                    caps=pb.Caps(per_member_per_day=1),
+                    **window(),  # type: ignore[arg-type]
+                )
+            ),
+            metadata=world.admin.auth,
+        )
+    ).campaign
+    # Recs tags the parent; a later identity update (its own tags) keeps recs' tag.
+    await publish(platform.nats.url, "recs", revents.CustomerTagsChanged(member_id=parent.subject, tags=["new_parent"]))
+    await caught_up(platform.nats.url, "loyalty", ["recs"])
+    await world.chain.identity.UpdateMember(
+        ipb.UpdateMemberRequest(
+            member=ipb.Member(member_id=parent.subject, tags=["vip"]),
+            update_mask=field_mask_pb2.FieldMask(paths=["tags"]),
+        ),
+        metadata=world.admin.auth,
+    )
+    await world.members_known()
+    for member in (parent, other):
+        await world.sale([("SKU-1", 1, 1000)], await world.linked_token(member))
+    # One yuan of baby goods earns two points; the segment's bonus only for the tagged parent.
+    await world.until_balance(20 + 30, parent)
+    await world.until_balance(20, other)
+    assert [o.campaign_id for o in await offers(world, parent)] == [campaign.campaign_id]
+    assert await offers(world, other) == []

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from o2o.events.v1 import envelope_pb2, identity_events_pb2, positioning_events_pb2, receipts_events_pb2
+from o2o.events.v1 import (
+    envelope_pb2,
+    identity_events_pb2,
+    positioning_events_pb2,
+    receipts_events_pb2,
+    recs_events_pb2,
+)
 from o2o_runtime.events import Delivered
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitOfWork
@@ -137,6 +143,9 @@ class EventHandlers:
         await members.consent(
             uow, event.member_id, int(event.purpose), event.granted, moment(_moment(event, "update_time"))
         )
+
+    async def tags_inferred(self, uow: Uow, event: recs_events_pb2.CustomerTagsChanged, _envelope: Envelope) -> None:
+        await members.inferred(uow, event.member_id, list(event.tags))
 
     async def member_erased(self, uow: Uow, event: identity_events_pb2.MemberErased, _envelope: Envelope) -> None:
         await members.forget(uow, event.member_id)

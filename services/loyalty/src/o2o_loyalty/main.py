@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from o2o.events.v1 import identity_events_pb2, positioning_events_pb2, receipts_events_pb2
+from o2o.events.v1 import identity_events_pb2, positioning_events_pb2, receipts_events_pb2, recs_events_pb2
 from o2o.loyalty.v1 import loyalty_pb2_grpc
 from o2o_runtime.clients import ServiceToken
 from o2o_runtime.events import Subscription, on, on_batch
@@ -75,6 +75,8 @@ async def mount(runtime: Runtime) -> Mounted:
             ),
             # The live dwell event, sent while the shopper is still in the zone.
             Subscription("positioning", units, [on(positioning_events_pb2.ZoneDwellReached, handlers.dwell_reached)]),
+            # Tags recs infers from purchases (e.g. new_parent), for campaign segments.
+            Subscription("recs", units, [on(recs_events_pb2.CustomerTagsChanged, handlers.tags_inferred)]),
         ],
         background=[periodic(settings.sweep_interval_s, sweep, "expire lots, review tiers, birthday offers")],
     )

@@ -55,7 +55,7 @@ def profile_of(row: MemberProfileRow) -> Profile:
         row.birth_day,
         row.gender,
         row.income_band,
-        tuple(row.tags),
+        tuple(row.tags) + tuple(row.inferred_tags or ()),
         row.marketing,
         row.location,
     )

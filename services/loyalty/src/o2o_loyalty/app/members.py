@@ -1,5 +1,5 @@
 """What loyalty keeps of members from identity's events: segment attributes and consent (the
-latest change per purpose wins), and erasure."""
+latest change per purpose wins), and erasure; and the tags recs infers from their purchases."""
 
 from __future__ import annotations
 
@@ -34,13 +34,25 @@ async def consent(uow: UnitOfWork[Repository], member_id: str, purpose: int, gra
         return
     profile = await uow.repo.profile(member_id)
     if profile is None:
-        profile = MemberProfileRow(member_id=member_id, tags=[])
+        profile = MemberProfileRow(member_id=member_id, tags=[], inferred_tags=[])
     name = "marketing" if purpose == MARKETING else "location"
     seen = getattr(profile, f"{name}_at")
     if seen is not None and as_utc(seen) > at:
         return
     setattr(profile, name, granted)
     setattr(profile, f"{name}_at", at)
+    uow.session.add(profile)
+
+
+async def inferred(uow: UnitOfWork[Repository], member_id: str, tags: list[str]) -> None:
+    """Recs' latest inferred tags replace the previous ones (identity's own tags stay apart, so
+    neither side's update erases the other's). Recs names only members it may profile."""
+    if not member_id:
+        return
+    profile = await uow.repo.profile(member_id)
+    if profile is None:
+        profile = MemberProfileRow(member_id=member_id, tags=[], inferred_tags=[])
+    profile.inferred_tags = sorted(set(tags))
     uow.session.add(profile)
 
 

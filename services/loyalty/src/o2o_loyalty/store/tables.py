@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.db import utc_timestamp
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -199,6 +199,10 @@ class MemberProfileRow(SQLModel, table=True):
     gender: int = 0
     income_band: int = 0
     tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # Tags recs infers from purchases (CustomerTagsChanged), kept apart from identity's.
+    inferred_tags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
     marketing: bool = False
     location: bool = False
     # The latest consent change applied per purpose: an older one arriving late is ignored.
