@@ -17,28 +17,17 @@ import pytest
 from google.protobuf import field_mask_pb2
 from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as pb
+from o2o_runtime.testing.access import (
+    ALLOWED,
+    CHAIN,
+    DENIED,
+    MANAGERS_IN,
+    PRINCIPALS,
+    SIGNED_IN,
+    STAFF_IN,
+    UNAUTHENTICATED,
+)
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique, unique_phone
-
-ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
-PRINCIPALS = [
-    "anonymous",
-    "member_self",
-    "member_other",
-    "associate_in",
-    "associate_out",
-    "store_manager",
-    "regional_manager",
-    "owner",
-    "admin",
-    "device",
-    "partner_scoped",
-    "partner_unscoped",
-    "service",
-]
-STAFF_IN = {"associate_in", "store_manager", "regional_manager", "owner", "admin"}
-MANAGERS_IN = {"store_manager", "regional_manager", "owner", "admin"}
-CHAIN = {"owner", "admin"}
-SIGNED_IN = set(PRINCIPALS) - {"anonymous"}
 
 
 @dataclass

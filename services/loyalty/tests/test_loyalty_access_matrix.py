@@ -17,28 +17,10 @@ from loyalty_support import LADDER, RULES, cny, loyalty_service  # noqa: F401
 from o2o.common.v1 import common_pb2
 from o2o.loyalty.v1 import loyalty_pb2 as pb
 from o2o.loyalty.v1 import loyalty_pb2_grpc
+from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, MANAGERS_IN, PRINCIPALS, STAFF_IN, UNAUTHENTICATED
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique
 from o2o_runtime.wellknown import to_timestamp
 
-ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
-PRINCIPALS = [
-    "anonymous",
-    "member_self",
-    "member_other",
-    "associate_in",
-    "associate_out",
-    "store_manager",
-    "regional_manager",
-    "owner",
-    "admin",
-    "device",
-    "partner_scoped",
-    "partner_unscoped",
-    "service",
-]
-STAFF_IN = {"associate_in", "store_manager", "regional_manager", "owner", "admin"}
-MANAGERS_IN = {"store_manager", "regional_manager", "owner", "admin"}
-CHAIN = {"owner", "admin"}
 EVERY_STAFF = STAFF_IN | {"associate_out"}
 PROGRAMME_READERS = {"member_self", "member_other", "device", "partner_scoped"} | EVERY_STAFF
 
