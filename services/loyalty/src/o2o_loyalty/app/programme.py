@@ -21,7 +21,6 @@ class Programme:
         now = utcnow()
         async with self.uow() as uow:
             await uow.repo.put_setting(RULES, rules_body(rules), now)
-        uow.repo.forget_setting(RULES)
         return replace(rules, updated_at=now)
 
     async def rules(self) -> EarnRules:
@@ -33,7 +32,6 @@ class Programme:
         ladder = ordered(ladder)
         async with self.uow() as uow:
             await uow.repo.put_setting(TIERS, tiers_body(ladder), utcnow())
-        uow.repo.forget_setting(TIERS)
         return ladder
 
     async def tiers(self) -> list[Tier]:
