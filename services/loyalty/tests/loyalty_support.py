@@ -58,11 +58,17 @@ class World:
         return reply.account
 
     async def until_balance(self, points: int, member: Actor | None = None, what: str = "") -> pb.Account:
+        seen: list[int] = []
+
         async def check() -> pb.Account | None:
             account = await self.account(member)
+            seen.append(account.balance_points)
             return account if account.balance_points == points else None
 
-        found = await eventually(check, what=what or f"a balance of {points}")
+        try:
+            found = await eventually(check, what=what or f"a balance of {points}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; balances seen: {sorted(set(seen))}") from None
         assert found is not None
         return found
 

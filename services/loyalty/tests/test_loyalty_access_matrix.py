@@ -18,6 +18,7 @@ from o2o.common.v1 import common_pb2
 from o2o.loyalty.v1 import loyalty_pb2 as pb
 from o2o.loyalty.v1 import loyalty_pb2_grpc
 from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, MANAGERS_IN, PRINCIPALS, STAFF_IN, UNAUTHENTICATED
+from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique
 from o2o_runtime.wellknown import to_timestamp
 
@@ -145,12 +146,7 @@ async def test_access_matrix(matrix: Matrix, method: str) -> None:
             await getattr(matrix.loyalty, method)(request_for(matrix, method), metadata=auth, timeout=10)
             outcome = ALLOWED
         except grpc.aio.AioRpcError as error:
-            outcome = {
-                grpc.StatusCode.PERMISSION_DENIED: DENIED,
-                grpc.StatusCode.UNAUTHENTICATED: UNAUTHENTICATED,
-                # Past the access check, a well-formed request never fails inside.
-                grpc.StatusCode.INTERNAL: f"internal error ({error.details()})",
-            }.get(error.code(), ALLOWED)
+            outcome = access_outcome(error.code(), error.details())
         if outcome != expected(method, principal):
             mismatches.append(f"{principal}: got {outcome}, expected {expected(method, principal)}")
     assert mismatches == [], f"{method}: " + "; ".join(mismatches)

@@ -18,13 +18,14 @@ from google.protobuf.message import Message
 from o2o.common.v1 import common_pb2
 from o2o.positioning.v1 import positioning_pb2 as pb
 from o2o.positioning.v1 import positioning_pb2_grpc
+from o2o_runtime.testing.access import ALLOWED, DENIED, UNAUTHENTICATED
+from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import Actor, Chain, unique
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import to_timestamp
 from positioning_support import BABY, Store, observation, open_store, positioning, steady_scans
 
 __all__ = ["positioning"]
-ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
 PRINCIPALS = [
     "anonymous",
     "member",
@@ -143,32 +144,24 @@ def _shelf() -> pb.Polygon:
     return pb.Polygon(vertices=[pb.Point(x=x, y=y) for x, y in [(10, 14), (30, 14), (30, 16), (10, 16)]])
 
 
-def _outcome(code: grpc.StatusCode) -> str:
-    if code is grpc.StatusCode.UNAUTHENTICATED:
-        return UNAUTHENTICATED
-    if code is grpc.StatusCode.PERMISSION_DENIED:
-        return DENIED
-    return ALLOWED
-
-
 async def _call(stub: positioning_pb2_grpc.PositioningServiceAsyncStub, method: str, request: Any, auth: Any) -> str:
     try:
         if method == "StreamObservations":
             call = stub.StreamObservations(metadata=auth, timeout=20)
             await call.initial_metadata()
             if call.done():
-                return _outcome(await call.code())
+                return access_outcome(await call.code(), await call.details())
             await call.write(request)
             await call.read()
             await call.done_writing()
-            return _outcome(await call.code())
+            return access_outcome(await call.code(), await call.details())
         if method == "ImportFingerprints":
             # One fingerprint: the outcome is the upload's, refused or answered as a whole.
             await stub.ImportFingerprints(iter([request]), metadata=auth, timeout=20)
             return ALLOWED
         await getattr(stub, method)(request, metadata=auth, timeout=20)
     except grpc.aio.AioRpcError as error:
-        return _outcome(error.code())
+        return access_outcome(error.code(), error.details())
     return ALLOWED
 
 

@@ -17,12 +17,12 @@ from google.protobuf.duration_pb2 import Duration
 from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
+from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, UNAUTHENTICATED
+from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import Actor, Chain, unique
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import to_timestamp
 
-ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
-CHAIN = {"owner", "admin"}
 MANAGERS = {"store_manager", "store_manager_out", "regional_manager", "regional_manager_out"} | CHAIN
 EXPECTED_ALLOWED = {
     "SetAttributionRule": {"regional_manager"} | CHAIN,
@@ -102,10 +102,7 @@ async def test_access_matrix(
             await getattr(receipts, method)(request_for(method, store_id), metadata=auth, timeout=10)
             outcome = ALLOWED
         except grpc.aio.AioRpcError as error:
-            outcome = {
-                grpc.StatusCode.PERMISSION_DENIED: DENIED,
-                grpc.StatusCode.UNAUTHENTICATED: UNAUTHENTICATED,
-            }.get(error.code(), f"allowed but {error.code().name}: {error.details()}")
+            outcome = access_outcome(error.code(), error.details())
         wanted = UNAUTHENTICATED if actor is None else ALLOWED if principal in EXPECTED_ALLOWED[method] else DENIED
         if outcome != wanted:
             mismatches.append(f"{principal}: got {outcome}, expected {wanted}")

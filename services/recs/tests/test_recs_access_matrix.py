@@ -25,6 +25,7 @@ from o2o_runtime.testing.access import (
     STAFF_IN,
     UNAUTHENTICATED,
 )
+from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 
 pytest_plugins = ("recs_fixtures",)
@@ -104,10 +105,7 @@ async def test_access_matrix(world: World, method: str) -> None:
             await getattr(world.recs, method)(request_for(world, method), metadata=auth, timeout=10)
             outcome = ALLOWED
         except grpc.aio.AioRpcError as error:
-            outcome = {
-                grpc.StatusCode.PERMISSION_DENIED: DENIED,
-                grpc.StatusCode.UNAUTHENTICATED: UNAUTHENTICATED,
-            }.get(error.code(), ALLOWED)
+            outcome = access_outcome(error.code(), error.details())
         if outcome != expected(method, principal):
             mismatches.append(f"{principal}: got {outcome}, expected {expected(method, principal)}")
     assert mismatches == [], f"{method}: " + "; ".join(mismatches)

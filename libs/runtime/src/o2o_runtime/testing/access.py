@@ -3,6 +3,8 @@ list for every service, so that a new kind of caller reaches every matrix at onc
 
 from __future__ import annotations
 
+import grpc
+
 ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
 PRINCIPALS = [
     "anonymous",
@@ -24,3 +26,27 @@ STAFF_IN = {"associate_in", "store_manager", "regional_manager", "owner", "admin
 MANAGERS_IN = {"store_manager", "regional_manager", "owner", "admin"}
 CHAIN = {"owner", "admin"}
 SIGNED_IN = set(PRINCIPALS) - {"anonymous"}
+
+# Codes a call gets only once its caller was let through: the request or the state was wrong.
+# Anything else (a deadline, an unavailable or failing server) says nothing about access and is
+# reported as it is, so that a slow server never passes for an allowed call.
+_PAST_THE_CHECK = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def outcome(code: grpc.StatusCode, details: str | None = "") -> str:
+    """What a call's status says about access: allowed, denied, unauthenticated, or an error."""
+    if code is grpc.StatusCode.OK or code in _PAST_THE_CHECK:
+        return ALLOWED
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return DENIED
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return UNAUTHENTICATED
+    return f"error {code.name} ({details})"
