@@ -279,8 +279,9 @@ def _compact(value: float) -> str:
 
 
 def merge_summary(previous: Sequence[Mapping[str, Any]], fresh: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of this run replace those of the same benchmarks; other benchmarks' rows stay,
-    so `python -m bench identity` does not erase the receipts figures."""
-    ran = {str(row["figure"]).split(".")[0] for row in fresh}
-    kept = [dict(row) for row in previous if str(row.get("figure", "")).split(".")[0] not in ran]
-    return kept + [dict(row) for row in fresh]
+    """This run's rows replace those of the same figures, in place; every other row stays (with
+    its own measured_at), so `python -m bench identity`, or a benchmark that could measure only
+    some of its figures this time, erases nothing measured before."""
+    new = {str(row["figure"]): dict(row) for row in fresh}
+    merged = [new.pop(str(row.get("figure", "")), None) or dict(row) for row in previous]
+    return merged + list(new.values())

@@ -173,12 +173,17 @@ def test_summary_row_carries_rounds_target_and_verdict() -> None:
     }
 
 
-def test_summary_keeps_rows_of_benchmarks_not_run_now() -> None:
-    previous = [{"figure": "identity.get_member", "met": True}, {"figure": "receipts.ingest_0", "met": False}]
+def test_summary_keeps_rows_of_figures_not_measured_now() -> None:
+    previous = [
+        {"figure": "identity.get_member", "met": True},
+        {"figure": "receipts.ingest_0", "met": False},
+        {"figure": "receipts.ingest_4", "met": False},
+    ]
     fresh = [{"figure": "receipts.ingest_0", "met": True}, {"figure": "receipts.report_p50_ms", "met": True}]
     assert merge_summary(previous, fresh) == [
         {"figure": "identity.get_member", "met": True},
         {"figure": "receipts.ingest_0", "met": True},
+        {"figure": "receipts.ingest_4", "met": False},
         {"figure": "receipts.report_p50_ms", "met": True},
     ]
 
