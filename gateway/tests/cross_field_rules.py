@@ -147,12 +147,20 @@ def _attribution_rule(path: dict[str, Any], query: dict[str, Any], body: Any, kn
             body.pop("expireTime")
 
 
+def _json_time(moment: datetime.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _now(days: int = 0) -> str:
+    return _json_time(datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days))
+
+
 def _period(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
     """A period ends after it starts, within a year."""
     start, end = query.get("startTime"), query.get("endTime")
     if isinstance(start, str) and isinstance(end, str):
         begin = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
-        query["endTime"] = (begin + datetime.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        query["endTime"] = _json_time(begin + datetime.timedelta(days=1))
 
 
 def _transaction(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
@@ -160,7 +168,7 @@ def _transaction(path: dict[str, Any], query: dict[str, Any], body: Any, known: 
     if not isinstance(body, dict):
         return
     body["currencyCode"] = known.currency
-    body["occurredTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    body["occurredTime"] = _now()
     lines = [line for line in body.get("lines", []) if isinstance(line, dict)] or [{"sku": "A-1", "quantity": 1}]
     total = 0
     for number, line in enumerate(lines, 1):
@@ -211,22 +219,21 @@ def _amount(money: Any) -> Any:
     return money.get("amountMinor") if isinstance(money, dict) else None
 
 
-def _minor(value: Any, low: int, high: int) -> int:
+def _clamped(value: Any, low: float, high: float) -> float:
     try:
-        number = int(float(value))
+        number = float(value)
     except (TypeError, ValueError):
         return low
     return max(low, min(high, number))
 
 
+def _minor(value: Any, low: int, high: int) -> int:
+    return int(_clamped(value, low, high))
+
+
 # ---- loyalty ------------------------------------------------------------------------------
 
 _DAY_S = "86400s"
-
-
-def _now(days: int = 0) -> str:
-    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _int64(value: Any, low: int, high: int) -> str:
@@ -341,14 +348,6 @@ def _venue(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known)
         body["floors"] = [dict(floor) for floor in _FLOORS]
 
 
-def _clamped(value: Any, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return low
-    return max(low, min(high, number))
-
-
 def _on_the_ground_floor(path: dict[str, Any], query: dict[str, Any], body: Any, known: Known) -> None:
     """Placed on the venue's ground floor; a beacon's measured power is a radio's (-100..0 dBm)."""
     if not isinstance(body, dict):
@@ -366,7 +365,7 @@ def _observed_now(path: dict[str, Any], query: dict[str, Any], body: Any, known:
     """Observed now, with signal strengths a radio reports (-120..0 dBm)."""
     if not isinstance(body, dict):
         return
-    body["observeTime"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    body["observeTime"] = _now()
     for name in ("wifi", "ble"):
         for reading in body.get(name) or []:
             if isinstance(reading, dict) and "rssiDbm" in reading:
