@@ -7,7 +7,7 @@ and loses its points, and the store manager's day report shows the receipts agai
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +28,7 @@ from o2o.recs.v1 import recs_pb2_grpc
 from o2o_runtime.testing.bus import caught_up, published
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique
 from o2o_runtime.testing.platform import Platform
+from o2o_runtime.testing.servers import NatsServer
 from o2o_runtime.testing.status import refused
 from o2o_runtime.testing.waiting import eventually
 from o2o_runtime.timeutil import utcnow
@@ -89,7 +90,24 @@ class Loop:
 
 
 @pytest.fixture(scope="module")
-async def loop(platform: Platform, chain: Chain) -> Loop:
+async def own_platform(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """A platform of the loop's own, on the session's backend: the loop asserts exact balances,
+    offers and report totals, which chain-wide settings left by other tests (a tier ladder or a
+    running campaign, as the contract run's fuzzing makes them) would change."""
+    workdir = tmp_path_factory.mktemp(f"loop-{platform.backend}")
+    nats = NatsServer(workdir / "nats", workdir / "nats.log")
+    nats.start()
+    running = Platform(platform.backend, workdir, nats, platform.postgres, name="loop")
+    try:
+        yield running
+    finally:
+        await running.close()
+        nats.stop()
+
+
+@pytest.fixture(scope="module")
+async def loop(own_platform: Platform) -> Loop:
+    platform, chain = own_platform, Chain(own_platform)
     positioning = positioning_pb2_grpc.PositioningServiceStub(_started(platform, "positioning", ENV))
     loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(_started(platform, "loyalty", {"LOYALTY_SWEEP_INTERVAL_S": "0.5"}))
     receipts = receipts_pb2_grpc.ReceiptsServiceStub(_started(platform, "receipts"))

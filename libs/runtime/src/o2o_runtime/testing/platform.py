@@ -14,8 +14,12 @@ from o2o_runtime.testing.servers import GatewayProcess, NatsServer, Postgres, Se
 
 
 class Platform:
-    def __init__(self, backend: str, workdir: Path, nats: NatsServer, postgres: Postgres | None) -> None:
+    def __init__(
+        self, backend: str, workdir: Path, nats: NatsServer, postgres: Postgres | None, name: str = ""
+    ) -> None:
         self.backend = backend
+        # Tells this platform's databases apart on a PostgreSQL server another platform uses too.
+        self.name = name
         self.workdir = workdir
         self.nats = nats
         self.postgres = postgres
@@ -50,7 +54,7 @@ class Platform:
 
     def database_url(self, name: str) -> str:
         if self.postgres is not None:
-            return self.postgres.database_url(f"{name}_{self.backend}")
+            return self.postgres.database_url("_".join(part for part in (name, self.backend, self.name) if part))
         return f"sqlite+aiosqlite:///{self.workdir / 'data' / f'{name}.db'}"
 
     def service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
