@@ -283,5 +283,5 @@ def merge_summary(previous: Sequence[Mapping[str, Any]], fresh: Sequence[Mapping
     its own measured_at), so `python -m bench identity`, or a benchmark that could measure only
     some of its figures this time, erases nothing measured before."""
     new = {str(row["figure"]): dict(row) for row in fresh}
-    merged = [new.pop(str(row.get("figure", "")), None) or dict(row) for row in previous]
+    merged = [new.pop(name) if (name := str(row.get("figure", ""))) in new else dict(row) for row in previous]
     return merged + list(new.values())
