@@ -18,7 +18,6 @@ from o2o_receipts.app import Commissions, Reading, ReceiptFilters
 from o2o_receipts.domain import Receipt, ReceiptKind, ReceiptLine, ReceiptPayment
 from o2o_receipts.settings import ReceiptsSettings
 from o2o_receipts.store import NewSale, PendingToken, Repository, RuleBookCache, sale_writer
-from o2o_receipts.store.base import run
 from o2o_receipts.store.receipts import RECEIPT
 from o2o_receipts.store.sales import OUTBOX
 from o2o_runtime.auth import Kind, Principal, Role
@@ -26,6 +25,7 @@ from o2o_runtime.db import Database
 from o2o_runtime.events import outbox_entry
 from o2o_runtime.migrations import upgrade
 from o2o_runtime.pagination import PageRequest
+from o2o_runtime.statements import run
 from o2o_runtime.testing.plugin import BACKENDS
 from o2o_runtime.testing.servers import Postgres
 from o2o_runtime.uow import UnitsOfWork

@@ -13,6 +13,7 @@ from typing import Any
 from o2o_runtime.db import Database
 from o2o_runtime.events import outbox_entry
 from o2o_runtime.pagination import PageRequest, keyset
+from o2o_runtime.statements import Queries, run
 from o2o_runtime.timeutil import as_utc
 from o2o_runtime.upsert import insert_new
 from sqlalchemy import Row, bindparam, case, delete, func, insert, select, update
@@ -32,7 +33,6 @@ from o2o_receipts.domain import (
     binding_at,
     served_by_advisor,
 )
-from o2o_receipts.store.base import Queries, run
 from o2o_receipts.store.tables import AdvisorBindingRow, AttributionRow, AttributionRuleRow
 
 RULE = AttributionRuleRow.__table__  # type: ignore[attr-defined]

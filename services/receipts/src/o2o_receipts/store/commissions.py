@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.timeutil import as_utc
 from sqlalchemy import insert, select
 
 from o2o_receipts.domain import CommissionRule, CommissionScope, SoldLine
-from o2o_receipts.store.base import Queries
 from o2o_receipts.store.receipts import LINE, RECEIPT, line_value
 from o2o_receipts.store.tables import CommissionRuleRow
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.timeutil import as_utc
 from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import delete, func, select
 
 from o2o_receipts.domain import BestSeller, CoreCustomer, DayFigures, HourlyFootfall, MemberDay, StoreDayReport
-from o2o_receipts.store.base import Queries
 from o2o_receipts.store.tables import (
     FootfallSlotRow,
     MemberStoreRow,

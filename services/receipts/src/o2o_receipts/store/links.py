@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from o2o_runtime.statements import Queries
 from sqlalchemy import delete, insert, select, update
 
-from o2o_receipts.store.base import Queries
 from o2o_receipts.store.tables import PendingLinkRow
 
 PENDING = PendingLinkRow.__table__  # type: ignore[attr-defined]

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from o2o_runtime.pagination import PageRequest, keyset
+from o2o_runtime.statements import Queries
 from o2o_runtime.timeutil import as_utc
 from sqlalchemy import Row, insert, select, update
 from sqlmodel import col
 
 from o2o_receipts.domain import ListScope, Receipt, ReceiptLine, ReceiptPayment
-from o2o_receipts.store.base import Queries
 from o2o_receipts.store.tables import PaymentRow, ReceiptLineRow, ReceiptRow
 
 RECEIPT = ReceiptRow.__table__  # type: ignore[attr-defined]

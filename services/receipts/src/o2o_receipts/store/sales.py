@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from o2o_runtime.db import Database
 from o2o_runtime.events import OutboxEvent
+from o2o_runtime.statements import run
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import insert, select, tuple_
@@ -32,7 +33,6 @@ from o2o_receipts.store.attribution import (
     group_bindings,
     plan_batch,
 )
-from o2o_receipts.store.base import run
 from o2o_receipts.store.days import CLOSED, ITEM_KEY, MEMBER_KEY, MEMBER_STORE, SHARD_KEY, TOTALS
 from o2o_receipts.store.links import PENDING
 from o2o_receipts.store.receipts import LINE, PAYMENT, line_rows, payment_rows, receipt_row

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.upsert import upsert
 from sqlalchemy import and_, delete, or_
 
-from o2o_recs.store.base import Queries
 from o2o_recs.store.tables import ItemRow, StockMarkRow
 
 CATALOG_COLUMNS = [

@@ -6,13 +6,13 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col
 
 from o2o_recs.domain.history import Effects, SoldLine
-from o2o_recs.store.base import Queries
 from o2o_recs.store.tables import (
     ItemRow,
     MemberCategoryRow,

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.upsert import upsert
 from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 
-from o2o_recs.store.base import Queries
 from o2o_recs.store.tables import (
     FriendRow,
     MemberCategoryRow,

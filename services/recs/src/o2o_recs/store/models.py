@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from o2o_runtime.statements import Queries
 from o2o_runtime.timeutil import as_utc
 from o2o_runtime.upsert import insert_new
 from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import col
 
-from o2o_recs.store.base import Queries
 from o2o_recs.store.tables import LeaseRow, ModelRow
 
 KEEP_VERSIONS = 2

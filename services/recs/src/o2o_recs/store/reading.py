@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from o2o_runtime.db import Database
+from o2o_runtime.statements import Queries
 from o2o_runtime.timeutil import as_utc
 from sqlalchemy import ARRAY, String, and_, any_, bindparam, func
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
-from o2o_recs.store.base import Queries
 from o2o_recs.store.tables import (
     FriendRow,
     ItemRow,

@@ -1,4 +1,4 @@
-"""What every part of the repository shares: its session, and Core statements run on the
+"""What every service's repository shares: its session, and Core statements run on the
 session's connection (inside the unit of work's transaction)."""
 
 from __future__ import annotations
