@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from o2o.common.v1 import common_pb2
@@ -26,8 +25,9 @@ from o2o_runtime.testing.access import (
     SIGNED_IN,
     STAFF_IN,
     UNAUTHENTICATED,
+    Metadata,
+    mismatches,
 )
-from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique, unique_phone
 
 
@@ -189,19 +189,12 @@ async def world(chain: Chain) -> World:
 
 @pytest.mark.parametrize("method", sorted(EXPECTED_ALLOWED))
 async def test_access_matrix(world: World, method: str) -> None:
-    mismatches = []
-    for principal in PRINCIPALS:
-        actor = world.actors[principal]
+    async def call(principal: str, auth: Metadata) -> object:
         request = await request_for(world, method, principal)
-        auth = actor.auth if actor is not None else ()
-        try:
-            await getattr(world.chain.identity, method)(request, metadata=auth, timeout=10)
-            outcome = ALLOWED
-        except grpc.aio.AioRpcError as error:
-            outcome = access_outcome(error.code(), error.details())
-        if outcome != expected(method, principal):
-            mismatches.append(f"{principal}: got {outcome}, expected {expected(method, principal)}")
-    assert mismatches == [], f"{method}: " + "; ".join(mismatches)
+        return await getattr(world.chain.identity, method)(request, metadata=auth, timeout=10)
+
+    found = await mismatches(world.actors, call, lambda principal: expected(method, principal))
+    assert found == [], f"{method}: " + "; ".join(found)
 
 
 def test_the_matrix_covers_every_rpc() -> None:

@@ -11,14 +11,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 import pytest
 from loyalty_support import LADDER, RULES, cny, loyalty_service  # noqa: F401
 from o2o.common.v1 import common_pb2
 from o2o.loyalty.v1 import loyalty_pb2 as pb
 from o2o.loyalty.v1 import loyalty_pb2_grpc
-from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, MANAGERS_IN, PRINCIPALS, STAFF_IN, UNAUTHENTICATED
-from o2o_runtime.testing.access import outcome as access_outcome
+from o2o_runtime.testing.access import (
+    ALLOWED,
+    CHAIN,
+    DENIED,
+    MANAGERS_IN,
+    STAFF_IN,
+    UNAUTHENTICATED,
+    Metadata,
+    mismatches,
+)
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain, unique
 from o2o_runtime.wellknown import to_timestamp
 
@@ -138,18 +145,11 @@ async def a_matrix(chain: Chain, loyalty: loyalty_pb2_grpc.LoyaltyServiceAsyncSt
 
 @pytest.mark.parametrize("method", sorted(EXPECTED_ALLOWED))
 async def test_access_matrix(matrix: Matrix, method: str) -> None:
-    mismatches = []
-    for principal in PRINCIPALS:
-        actor = matrix.actors[principal]
-        auth = actor.auth if actor is not None else ()
-        try:
-            await getattr(matrix.loyalty, method)(request_for(matrix, method), metadata=auth, timeout=10)
-            outcome = ALLOWED
-        except grpc.aio.AioRpcError as error:
-            outcome = access_outcome(error.code(), error.details())
-        if outcome != expected(method, principal):
-            mismatches.append(f"{principal}: got {outcome}, expected {expected(method, principal)}")
-    assert mismatches == [], f"{method}: " + "; ".join(mismatches)
+    async def call(principal: str, auth: Metadata) -> object:
+        return await getattr(matrix.loyalty, method)(request_for(matrix, method), metadata=auth, timeout=10)
+
+    found = await mismatches(matrix.actors, call, lambda principal: expected(method, principal))
+    assert found == [], f"{method}: " + "; ".join(found)
 
 
 def test_the_matrix_covers_every_rpc() -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from o2o.common.v1 import common_pb2
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
-from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, UNAUTHENTICATED
-from o2o_runtime.testing.access import outcome as access_outcome
+from o2o_runtime.testing.access import ALLOWED, CHAIN, DENIED, UNAUTHENTICATED, Metadata, mismatches
 from o2o_runtime.testing.chain import Actor, Chain, unique
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.wellknown import to_timestamp
@@ -29,20 +27,6 @@ EXPECTED_ALLOWED = {
     "ListAttributionRules": MANAGERS,
     "GetStoreSettlement": {"store_manager", "regional_manager", "service"} | CHAIN,
 }
-PRINCIPALS = [
-    "anonymous",
-    "member",
-    "associate",
-    "store_manager",
-    "store_manager_out",
-    "regional_manager",
-    "regional_manager_out",
-    "owner",
-    "admin",
-    "device",
-    "partner",
-    "service",
-]
 
 
 def request_for(method: str, store_id: str) -> Any:
@@ -94,16 +78,14 @@ async def test_access_matrix(
     world: tuple[str, dict[str, Actor | None]], receipts: receipts_pb2_grpc.ReceiptsServiceAsyncStub, method: str
 ) -> None:
     store_id, actors = world
-    mismatches = []
-    for principal in PRINCIPALS:
-        actor = actors[principal]
-        auth = actor.auth if actor is not None else ()
-        try:
-            await getattr(receipts, method)(request_for(method, store_id), metadata=auth, timeout=10)
-            outcome = ALLOWED
-        except grpc.aio.AioRpcError as error:
-            outcome = access_outcome(error.code(), error.details())
-        wanted = UNAUTHENTICATED if actor is None else ALLOWED if principal in EXPECTED_ALLOWED[method] else DENIED
-        if outcome != wanted:
-            mismatches.append(f"{principal}: got {outcome}, expected {wanted}")
-    assert mismatches == [], f"{method}: " + "; ".join(mismatches)
+
+    async def call(principal: str, auth: Metadata) -> object:
+        return await getattr(receipts, method)(request_for(method, store_id), metadata=auth, timeout=10)
+
+    def wanted(principal: str) -> str:
+        if actors[principal] is None:
+            return UNAUTHENTICATED
+        return ALLOWED if principal in EXPECTED_ALLOWED[method] else DENIED
+
+    found = await mismatches(actors, call, wanted)
+    assert found == [], f"{method}: " + "; ".join(found)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import pytest
 from o2o.common.v1 import common_pb2
 from o2o.recs.v1 import recs_pb2 as pb
@@ -20,12 +19,12 @@ from o2o_runtime.testing.access import (
     CHAIN,
     DENIED,
     MANAGERS_IN,
-    PRINCIPALS,
     SIGNED_IN,
     STAFF_IN,
     UNAUTHENTICATED,
+    Metadata,
+    mismatches,
 )
-from o2o_runtime.testing.access import outcome as access_outcome
 from o2o_runtime.testing.chain import ALL_CONSENTS, Actor, Chain
 
 pytest_plugins = ("recs_fixtures",)
@@ -97,18 +96,11 @@ async def world(chain: Chain, recs: recs_pb2_grpc.RecsServiceAsyncStub) -> World
 
 @pytest.mark.parametrize("method", sorted(EXPECTED_ALLOWED))
 async def test_access_matrix(world: World, method: str) -> None:
-    mismatches = []
-    for principal in PRINCIPALS:
-        actor = world.actors[principal]
-        auth = actor.auth if actor is not None else ()
-        try:
-            await getattr(world.recs, method)(request_for(world, method), metadata=auth, timeout=10)
-            outcome = ALLOWED
-        except grpc.aio.AioRpcError as error:
-            outcome = access_outcome(error.code(), error.details())
-        if outcome != expected(method, principal):
-            mismatches.append(f"{principal}: got {outcome}, expected {expected(method, principal)}")
-    assert mismatches == [], f"{method}: " + "; ".join(mismatches)
+    async def call(principal: str, auth: Metadata) -> object:
+        return await getattr(world.recs, method)(request_for(world, method), metadata=auth, timeout=10)
+
+    found = await mismatches(world.actors, call, lambda principal: expected(method, principal))
+    assert found == [], f"{method}: " + "; ".join(found)
 
 
 def test_the_matrix_covers_every_rpc() -> None:

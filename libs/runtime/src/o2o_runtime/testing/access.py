@@ -3,7 +3,13 @@ list for every service, so that a new kind of caller reaches every matrix at onc
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
 import grpc
+import jwt
+
+from o2o_runtime.testing.chain import Actor
 
 ALLOWED, DENIED, UNAUTHENTICATED = "allowed", "denied", "unauthenticated"
 PRINCIPALS = [
@@ -50,3 +56,32 @@ def outcome(code: grpc.StatusCode, details: str | None = "") -> str:
     if code is grpc.StatusCode.UNAUTHENTICATED:
         return UNAUTHENTICATED
     return f"error {code.name} ({details})"
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+async def mismatches(
+    actors: Mapping[str, Actor | None],
+    call: Callable[[str, Metadata], Awaitable[Any]],
+    wanted: Callable[[str], str],
+) -> list[str]:
+    """Calls once as each of the actors (`call(principal, metadata)`) and names every caller whose
+    outcome is not the wanted one, with the status seen and the claims the caller's token carried,
+    so that a failure says what the server answered and to whom."""
+    found = []
+    for principal, actor in actors.items():
+        try:
+            await call(principal, actor.auth if actor is not None else ())
+            seen, status = ALLOWED, "OK"
+        except grpc.aio.AioRpcError as error:
+            seen, status = outcome(error.code(), error.details()), f"{error.code().name}: {error.details()}"
+        if seen != wanted(principal):
+            claims = _claims(actor.token) if actor is not None else {}
+            found.append(f"{principal}: got {seen} ({status}; token {claims}), expected {wanted(principal)}")
+    return found
+
+
+def _claims(token: str) -> dict[str, Any]:
+    shown = jwt.decode(token, options={"verify_signature": False})
+    return {k: shown[k] for k in ("knd", "role", "stores", "region", "scope") if k in shown}
