@@ -274,6 +274,9 @@ async def test_floor_campaigns_and_labels_in_chinese(
         await expect(c.page.locator("#campaign-message")).to_contain_text("活动已创建")
         row = c.page.locator("#campaign-list tr", has_text=name)
         await expect(row).to_contain_text("进行中")
+        # Offers sent and redeemed per campaign: none yet for a new one.
+        await expect(c.page.locator("#campaign-list th", has_text="已核销")).to_be_visible()
+        assert [await cell.inner_text() for cell in (await row.locator("td").all())[4:6]] == ["0", "0"]
         await row.locator("button.pause").click()
         await expect(row).to_contain_text("已暂停")
         assert await c.fits_the_width()

@@ -179,10 +179,31 @@ async def test_a_purchase_campaign_gives_a_coupon_and_referrals_reward_both(worl
         pb.ValidateCouponRequest(code=offer.coupon.code, store_id=world.shop.store_id), metadata=world.shop.pos.auth
     )
     assert valid.valid
+    assert (await campaign_named(world, campaign.campaign_id)).redeemed_count == 0
+    await world.loyalty.ConsumeCoupon(
+        pb.ConsumeCouponRequest(code=offer.coupon.code, store_id=world.shop.store_id, receipt_id="POS-7"),
+        metadata=world.shop.pos.auth,
+    )
+    counted = await campaign_named(world, campaign.campaign_id)
+    assert (counted.issued_count, counted.redeemed_count) == (1, 1)
     # A second purchase earns no second referral bonus.
     await world.sale([("SKU-1", 1, 1000)], token)
     await world.until_balance(2100 + 20, friend)
     assert (await world.account(inviter)).balance_points == 200
+
+
+async def campaign_named(world: World, campaign_id: str) -> pb.Campaign:
+    """The campaign as ListCampaigns shows it, from every page."""
+    token = ""
+    while True:
+        page = await world.loyalty.ListCampaigns(
+            pb.ListCampaignsRequest(page_size=100, page_token=token), metadata=world.admin.auth
+        )
+        for found in page.campaigns:
+            if found.campaign_id == campaign_id:
+                return found
+        token = page.next_page_token
+        assert token, f"campaign {campaign_id} is not listed"
 
 
 async def test_campaigns_with_empty_windows_or_bad_parts_are_refused_by_field(world: World) -> None:

@@ -808,10 +808,11 @@
       try {
         const campaigns = await allPages("/v1/campaigns", {}, "campaigns");
         list.replaceChildren(card(t("page.campaigns"), table(
-          [t("name"), t("state"), t("campaigns.trigger"), t("campaigns.window"), t("campaigns.issued"), ""],
+          [t("name"), t("state"), t("campaigns.trigger"), t("campaigns.window"), t("campaigns.issued"), t("campaigns.redeemed"), ""],
           campaigns.map((c) => [
             c.name, t(`state.${c.state}`), t(`trigger.${(c.trigger || {}).kind}`),
             `${when(c.startTime, zone)} – ${when(c.endTime, zone)}`, count(c.issuedCount),
+            count(c.redeemedCount),
             c.state === "CAMPAIGN_STATE_ACTIVE" ? el("button", {
               type: "button", class: "pause", "data-campaign": c.campaignId, text: t("campaigns.pause"),
               onclick: async (event) => {

@@ -183,6 +183,7 @@ def campaign_pb(row: CampaignRow) -> pb.Campaign:
         message=c.message,
         state=int(state_of(row, utcnow())),  # type: ignore[arg-type]
         issued_count=row.issued_count,
+        redeemed_count=row.redeemed_count,
     )
     if c.min_spend_currency:
         message.trigger.min_spend.CopyFrom(

@@ -265,7 +265,8 @@ class Campaigns:
         code = ""
         if coupon_reward is not None:
             code = self.code(coupon_id)
-            repo.add(coupon_of(coupon_reward, occasion.member_id, coupons.code_hash(self._key, code), coupon_id, now))
+            code_hash = coupons.code_hash(self._key, code)
+            repo.add(coupon_of(coupon_reward, occasion.member_id, code_hash, coupon_id, now, campaign.campaign_id))
         bonus = reward.bonus_points
         if reward.multiplier_milli and occasion.earned_points:
             bonus = occasion.earned_points * max(reward.multiplier_milli - 1000, 0) // 1000

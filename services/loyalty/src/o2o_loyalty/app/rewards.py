@@ -62,8 +62,11 @@ def reward_row(reward: Reward, now: datetime) -> dict[str, object]:
     }
 
 
-def coupon_of(reward: RewardRow, member_id: str, code_hash: str, coupon_id: str, now: datetime) -> CouponRow:
+def coupon_of(
+    reward: RewardRow, member_id: str, code_hash: str, coupon_id: str, now: datetime, campaign_id: str = ""
+) -> CouponRow:
     return CouponRow(
+        campaign_id=campaign_id,
         coupon_id=coupon_id,
         code_hash=code_hash,
         member_id=member_id,
@@ -179,6 +182,8 @@ class Rewards:
         async with self.uow() as uow:
             if not await uow.repo.consume_coupon(checked.coupon.coupon_id, now, store_id, receipt_id):
                 raise _refused(Refusal.CONSUMED)
+            if checked.coupon.campaign_id:
+                await uow.repo.count_redemption(checked.coupon.campaign_id)
             coupon = await uow.repo.coupon(checked.coupon.coupon_id)
         assert coupon is not None
         return CouponCheck(coupon, checked.code, None)

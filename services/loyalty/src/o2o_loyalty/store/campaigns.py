@@ -98,6 +98,14 @@ class CampaignQueries:
         result = await self.session.exec(statement.values(issued_count=CampaignRow.issued_count + 1))
         return bool(result.rowcount)
 
+    async def count_redemption(self, campaign_id: str) -> None:
+        """One more of the campaign's coupons used (in the unit of work that uses it)."""
+        await self.session.exec(
+            update(CampaignRow)
+            .where(col(CampaignRow.campaign_id) == campaign_id)
+            .values(redeemed_count=CampaignRow.redeemed_count + 1)
+        )
+
     async def offers_since(self, campaign_id: str, member_id: str, since: datetime) -> int:
         query = select(func.count()).where(
             OfferRow.campaign_id == campaign_id, OfferRow.member_id == member_id, col(OfferRow.issued_at) >= since

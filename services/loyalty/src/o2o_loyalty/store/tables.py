@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from o2o_runtime.db import utc_timestamp
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -183,6 +183,8 @@ class CouponRow(SQLModel, table=True):
     consumed_at: datetime | None = utc_timestamp(nullable=True)
     consumed_store_id: str = Field(default="", max_length=36)
     consumed_receipt_id: str = Field(default="", max_length=64)
+    # The campaign whose offer carried it; empty for a coupon a member redeemed points for.
+    campaign_id: str = Field(default="", sa_column=Column(String(36), nullable=False, server_default=text("''")))
     created_at: datetime = utc_timestamp()
 
 
@@ -227,6 +229,10 @@ class CampaignRow(SQLModel, table=True):
     # The whole definition (segment, place, reward, caps, quiet hours, time zones).
     body: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
     issued_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Coupons of its offers used at a till, counted as they are (no count over offers on reading).
+    redeemed_count: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
+    )
     created_at: datetime = utc_timestamp()
 
 
