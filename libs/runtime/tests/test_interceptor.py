@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 import jwt
 import pytest
@@ -36,6 +37,7 @@ from o2o_runtime.metrics import RpcMetrics
 from o2o_runtime.testing.waiting import eventually
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from sqlalchemy.exc import DBAPIError
 
 SERVICE = "o2o.test.v1.ProbeService"
 SECRET = "password=hunter2 at /srv/db.py line 42"
@@ -71,6 +73,14 @@ async def explode(_request: StringValue, _context: Context) -> StringValue:
     raise RuntimeError(SECRET)
 
 
+async def database_gone(_request: StringValue, _context: Context) -> StringValue:
+    # As SQLAlchemy raises it when the server cut the connection the statement ran on.
+    try:
+        raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
+    except asyncpg.AdminShutdownError as cut:
+        raise DBAPIError("SELECT 1", None, cut, connection_invalidated=True) from cut
+
+
 async def not_found(request: StringValue, _context: Context) -> StringValue:
     raise NotFound("member", request.value)
 
@@ -101,6 +111,7 @@ UNARY: dict[str, Callable[[StringValue, Context], Awaitable[StringValue]]] = {
     "Whoami": whoami,
     "SignedIn": signed_in,
     "Explode": explode,
+    "DatabaseGone": database_gone,
     "NotFound": not_found,
     "Invalid": invalid,
     "Throttled": throttled,
@@ -116,7 +127,10 @@ STREAMS: dict[str, Callable[[StringValue, Context], AsyncIterator[StringValue]]]
 POLICY = Policy(
     SERVICE,
     {
-        **{name: public() for name in ("Whoami", "Explode", "NotFound", "Invalid", "Throttled", "AbortsItself")},
+        **{
+            name: public()
+            for name in ("Whoami", "Explode", "DatabaseGone", "NotFound", "Invalid", "Throttled", "AbortsItself")
+        },
         "SignedIn": rule(staff(relation=Relation.ANY)),
         # A member may name only themself (the request's value is the member id).
         "OwnData": rule(member(), resource="member", key="value"),
@@ -264,6 +278,13 @@ async def test_unexpected_exception_is_internal_without_details(probe: Probe) ->
     assert status is not None
     assert status.code == code_pb2.INTERNAL
     assert list(status.details) == []
+
+
+async def test_an_unreachable_database_is_unavailable_so_clients_retry(probe: Probe) -> None:
+    error = await failure(probe.call("DatabaseGone"))
+    assert error.code() is grpc.StatusCode.UNAVAILABLE
+    assert "retry" in (error.details() or "")
+    assert "administrator" not in str(error)
 
 
 async def test_stream_exception_is_internal_without_details(probe: Probe) -> None:

@@ -107,6 +107,35 @@ class _Compiled:
         return tuple(v if convert is None else convert(v) for convert, v in zip(self.converters, row, strict=True))
 
 
+# Errors that say the database cannot be reached right now (a restart, a failover, connections
+# cut), not that the statement was wrong: the caller may retry.
+_UNREACHABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether the error (or one it was raised from, as SQLAlchemy wraps the driver's) says the
+    database could not be reached, rather than that the statement or the data was wrong."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNREACHABLE) or getattr(current, "connection_invalidated", False):
+            return True
+        # A database that takes no connections for now (ALLOW_CONNECTIONS false, being dropped).
+        if isinstance(current, asyncpg.ObjectNotInPrerequisiteStateError) and "accepting connections" in str(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = async_url(url)

@@ -13,7 +13,8 @@ from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from o2o_runtime.auth import Policy, Principal, TokenVerifier, set_principal
-from o2o_runtime.errors import DomainError, Unauthenticated, internal_status
+from o2o_runtime.db import unreachable
+from o2o_runtime.errors import DomainError, Unauthenticated, Unavailable, internal_status
 from o2o_runtime.metrics import RpcMetrics
 from o2o_runtime.metrics.rpc import CANCELLED, INTERNAL, OK, UNKNOWN
 from o2o_runtime.telemetry import continue_trace
@@ -56,6 +57,10 @@ async def _abort(context: Any, error: Exception, method: str) -> None:
         status = error.to_status()
         if error.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
             log.error("domain error", extra={"method": method, "error": error.message})
+    elif unreachable(error):
+        # The call may succeed once the database is back: retryable, and no stack trace.
+        log.warning("database unreachable", extra={"method": method, "error": str(error)})
+        status = Unavailable("the service's database cannot be reached right now; retry shortly").to_status()
     else:
         log.exception("unhandled error", extra={"method": method}, exc_info=error)
         status = internal_status()
@@ -67,6 +72,8 @@ def _code_of(error: Exception, context: Any) -> int:
     """The status code a failed call ends with, as _abort (or the handler's own abort) sets it."""
     if isinstance(error, DomainError):
         return int(error.code.value[0])
+    if unreachable(error):
+        return int(grpc.StatusCode.UNAVAILABLE.value[0])
     if context.done():
         code = context.code()
         return int(code.value[0]) if code is not None else UNKNOWN
