@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
-from o2o_runtime.db import Database
+from o2o_runtime.db import Database, DriverConnection, unreachable
 from o2o_runtime.testing.plugin import BACKENDS
 from o2o_runtime.testing.servers import Postgres
 from o2o_runtime.timeutil import as_utc
@@ -97,3 +98,39 @@ async def test_a_failed_read_leaves_the_pool_usable(database: Database) -> None:
         await database.fetch_one(BROKEN, {"thing_id": "t-1"})
     for _ in range(3):
         assert await database.fetch_one(THING, {"thing_id": "t-1"}) is not None
+
+
+async def test_a_driver_connection_cut_off_is_replaced_and_a_refused_statement_keeps_it(
+    request: pytest.FixtureRequest,
+) -> None:
+    """DriverConnection.using: the server ending the connection (an outage, a failover) is
+    reported as unreachable and the next use connects again; a statement the server refused
+    leaves the connection as it was."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("a PostgreSQL connection")
+    postgres: Postgres = request.getfixturevalue("postgres")
+    name = f"runtime_cut_{uuid.uuid4().hex[:12]}"
+    db = Database(postgres.database_url(name))
+    writer = DriverConnection(db)
+    try:
+        async with writer.using() as connection:
+            first_pid = connection.get_server_pid()
+        with pytest.raises(asyncpg.PostgresError):
+            async with writer.using() as connection:
+                await connection.execute("SELECT 1/0")
+        async with writer.using() as connection:
+            assert connection.get_server_pid() == first_pid
+        postgres.refuse_connections(name)
+        try:
+            with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError)) as cut:
+                async with writer.using() as connection:
+                    await connection.execute("SELECT 1")
+            assert unreachable(cut.value)
+        finally:
+            postgres.allow_connections(name)
+        async with writer.using() as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+            assert connection.get_server_pid() != first_pid
+    finally:
+        await writer.close()
+        await db.dispose()

@@ -4,6 +4,7 @@ recorded for the caller, and a call that keeps failing ends with its last error.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -47,6 +48,16 @@ async def test_other_codes_fail_at_once(code: grpc.StatusCode) -> None:
         await retried(call, seen=seen, first_wait_s=0.001)
     assert failed.value.code() is code
     assert (call.attempts, seen) == (1, [])
+
+
+async def test_a_call_returning_an_awaitable_is_awaited_on_each_attempt() -> None:
+    call = Flaky(grpc.StatusCode.UNAVAILABLE)
+
+    def attempt() -> Awaitable[str]:
+        return call()
+
+    assert await retried(attempt, first_wait_s=0.001) == "answer"
+    assert call.attempts == 2
 
 
 async def test_a_call_that_keeps_failing_ends_with_its_last_error_in_time() -> None:

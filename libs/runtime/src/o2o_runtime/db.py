@@ -115,6 +115,8 @@ _UNREACHABLE = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.InterfaceError,
+    # The driver's state after a connection was cut mid-statement; the connection is dropped.
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     TimeoutError,
 )
@@ -291,6 +293,21 @@ class DriverConnection:
             if self._connection is None or self._connection.is_closed():
                 self._connection = await self._database.connect_driver()
             return self._connection
+
+    @asynccontextmanager
+    async def using(self) -> AsyncIterator[asyncpg.Connection]:
+        """The connection for one use. A failure other than the server refusing a statement
+        (the connection lost or cut mid-statement, a cancelled call) can leave it mid-protocol:
+        it is dropped then, and the next use opens another."""
+        connection = await self.get()
+        try:
+            yield connection
+        except BaseException as error:
+            if not isinstance(error, asyncpg.PostgresError) or unreachable(error):
+                if self._connection is connection:
+                    self._connection = None
+                connection.terminate()
+            raise
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -52,5 +52,9 @@ async def retried(
         before_sleep=record,
         reraise=True,
     )
-    result: T = await attempts(call)
-    return result
+
+    async def once() -> T:
+        # call may return any awaitable (a gRPC call object is one): tenacity awaits coroutines only.
+        return await call()
+
+    return await attempts(once)

@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from o2o_runtime.db import unreachable
+
 log = logging.getLogger("o2o.tasks")
 
 
@@ -24,7 +26,11 @@ def periodic(
                 return
             try:
                 await job()
-            except Exception:
-                log.exception("background job failed", extra={"job": name})
+            except Exception as error:
+                if unreachable(error):
+                    # An outage, not a bug: the next run tries again.
+                    log.warning("background job: database unreachable", extra={"job": name, "error": str(error)})
+                else:
+                    log.exception("background job failed", extra={"job": name})
 
     return loop

@@ -15,6 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from o2o.events.v1 import envelope_pb2
 
 from o2o_runtime import metrics
+from o2o_runtime.db import unreachable
 from o2o_runtime.events.broker import Broker, pause, unless_stopped
 from o2o_runtime.events.outbox import INBOX_KEY, InboxEvent, ensure_stream, stream_name
 from o2o_runtime.events.subscriptions import Delivered, EventHandler, Subscription
@@ -118,10 +119,17 @@ class EventConsumer:
             if event is not None:
                 try:
                     await self._apply([event])
-                except Exception:
+                except Exception as error:
                     metrics.event_failed(self.durable)
                     attempt = message.metadata.num_delivered if message.metadata else 1
-                    log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
+                    if unreachable(error):
+                        # Redelivered once the database is back; an outage needs no stack trace.
+                        log.warning(
+                            "event handler: database unreachable",
+                            extra={"consumer": self.durable, "attempt": attempt, "error": str(error)},
+                        )
+                    else:
+                        log.exception("event handler failed", extra={"consumer": self.durable, "attempt": attempt})
                     await message.nak(delay=min(2.0**attempt, 60.0))
                     continue
             await message.ack()

@@ -154,12 +154,13 @@ class OutboxRelay:
         failure = await self._send(js, rows)
         metrics.outbox_published(self.producer, rows)
         sent = [row.event_id for row in rows if row.published_at is not None]
-        connection = await self._connection.get()
-        if sent:
-            await connection.execute(_MARK_SENT_SQL, utcnow(), sent)
+        async with self._connection.using() as connection:
+            if sent:
+                await connection.execute(_MARK_SENT_SQL, utcnow(), sent)
+            if failure is not None:
+                self._handed.clear()
+                await connection.execute(_MARK_HANDED_FAILED_SQL, failure[0].event_id, failure[0].last_error)
         if failure is not None:
-            self._handed.clear()
-            await connection.execute(_MARK_HANDED_FAILED_SQL, failure[0].event_id, failure[0].last_error)
             raise failure[1]
 
     async def publish_pending(self, js: JetStreamContext) -> int:
@@ -184,8 +185,7 @@ class OutboxRelay:
     async def _publish_pending(self, js: JetStreamContext) -> int:
         if self.database.sqlite:
             return await self._publish_pending_sqlite(js)
-        connection = await self._connection.get()
-        async with connection.transaction():
+        async with self._connection.using() as connection, connection.transaction():
             # Several replicas may relay; each row goes to one of them at a time.
             rows = [_Pending(*record) for record in await connection.fetch(_PENDING_SQL, self.BATCH)]
             failure = await self._send(js, rows)

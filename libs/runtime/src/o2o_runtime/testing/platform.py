@@ -52,9 +52,13 @@ class Platform:
         self.env.update({f"{n.upper()}_SECRET_KEY": secrets.token_urlsafe(48) for n in SERVICES})
         (workdir / "data").mkdir(parents=True, exist_ok=True)
 
+    def database_name(self, name: str) -> str:
+        """A service's database on the shared PostgreSQL server."""
+        return "_".join(part for part in (name, self.backend, self.name) if part)
+
     def database_url(self, name: str) -> str:
         if self.postgres is not None:
-            return self.postgres.database_url("_".join(part for part in (name, self.backend, self.name) if part))
+            return self.postgres.database_url(self.database_name(name))
         return f"sqlite+aiosqlite:///{self.workdir / 'data' / f'{name}.db'}"
 
     def service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:

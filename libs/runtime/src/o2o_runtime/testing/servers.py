@@ -90,6 +90,15 @@ class Postgres:
         self._server.psql(f'CREATE DATABASE "{name}"')
         return self._server.get_uri(name).replace("postgresql://", "postgresql+asyncpg://", 1)
 
+    def refuse_connections(self, name: str) -> None:
+        """Cuts one database off, as a failover or an outage would: its open connections are
+        ended and new ones refused until allow_connections."""
+        self._server.psql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        self._server.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+
+    def allow_connections(self, name: str) -> None:
+        self._server.psql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
     def close(self) -> None:
         self._server.cleanup()
 

@@ -266,9 +266,9 @@ class PostgresSales:
     async def write(self, sales: Sequence[NewSale]) -> list[bool]:
         """Whether each sale was written; all in one statement (one transaction)."""
         fresh = first_per_key(sales)
-        connection = await self._connection.get()
-        plan = await self._plan(connection, fresh)
-        inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh, plan))}
+        async with self._connection.using() as connection:
+            plan = await self._plan(connection, fresh)
+            inserted = {record[0] for record in await connection.fetch(WRITE_SALES, *_arguments(fresh, plan))}
         if inserted:
             # The relay publishes the batch's events straight away, without reading them back.
             rows = [s.outbox for s in fresh if s.receipt.receipt_id in inserted] + plan.outbox_of(inserted)
