@@ -26,11 +26,12 @@ IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup browser protos lint test test-sqlite test-postgres up seed bench clean tools images chart
+.PHONY: help setup browser protos lint test test-sqlite test-postgres up seed demo bench clean tools images chart
 
 help:
 	@echo "make up      run the platform locally (NATS + every service, embedded SQLite)"
 	@echo "make seed    load a small demo chain into the running platform"
+	@echo "make demo    a platform of its own, a simulated store day, and what a store manager sees"
 	@echo "make test    lint, type-check and run the whole suite on SQLite and PostgreSQL (and the"
 	@echo "             console in chromium, installed from Debian's packages when missing)"
 	@echo "make bench   run the benchmarks; results land in bench/results/"
@@ -108,6 +109,9 @@ up: setup
 
 seed: setup
 	$(BIN)/o2o seed
+
+demo: setup
+	$(BIN)/o2o demo
 
 bench: setup
 	$(BIN)/python -m bench

@@ -13,27 +13,35 @@ from typing import IO
 
 from o2o_runtime.launcher import nats_server_binary, wait_port, wait_ready, wait_serving
 
+# Ports handed out by this process. A port is free when asked for but taken only once the
+# process it is for binds it; the system may offer it again meanwhile (to a server's metrics
+# port asked for just after its main port), so a port is never handed out twice.
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)
 
 
 def free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (a service's workers serve metrics on port + k)."""
-    for _ in range(50):
-        first = free_port()
-        if first + count > 65535:
+    """The first of `count` consecutive free ports (a service's workers serve metrics on port + k),
+    none of them handed out before by this process."""
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = int(sock.getsockname()[1])
+        wanted = range(first, first + count)
+        if first + count > 65535 or any(port in _handed_out for port in wanted):
             continue
         try:
             with contextlib.ExitStack() as held:
-                for port in range(first, first + count):
+                for port in wanted:
                     sock = held.enter_context(socket.socket())
                     sock.bind(("127.0.0.1", port))
-            return first
         except OSError:
             continue
+        _handed_out.update(wanted)
+        return first
     raise RuntimeError(f"no {count} consecutive free ports found")
 
 
