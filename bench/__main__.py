@@ -21,6 +21,7 @@ BENCHMARKS = (
     "attribution",
     "loyalty",
     "positioning",
+    "positioning_stream",
     "recs",
     "events",
     "gateway",

@@ -41,6 +41,9 @@ from o2o_simulator.world import (
 )
 
 T = TypeVar("T")
+# How far ahead of the clock a phone's observations may be stamped, and the pace they are sent at.
+LEAD_S = 30.0
+SEND_EVERY_S = 0.05
 
 
 class Day:
@@ -52,14 +55,17 @@ class Day:
         self.progress = progress
         self.rng = random.Random(world.plan.seed + 1)
         self.seen: list[grpc.StatusCode] = []
-        # The second till of the first store is offline for the first half of the day: its sales
-        # wait on the till and are uploaded when it is back.
+        # The second till of the first store is offline for most of the day: its sales wait on
+        # the till and are uploaded when it is back.
         self.offline = world.stores[0].tills[1]
         self.backlog: list[tuple[Sale, rpb.Transaction]] = []
         self.redeemed: set[str] = set()
         # Lifetime points each member's app last showed.
         self._earned: dict[str, int] = {}
         self._numbers = 0
+        self._turns: dict[str, int] = {}
+        # The latest time any phone's observation was stamped with.
+        self.last_stamp = utcnow()
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """A gRPC call as a well-behaved client makes it: retried on "try again" codes only."""
@@ -74,13 +80,16 @@ class Day:
         span_s = plan.minutes * 60
         starts = sorted(self.rng.uniform(0, span_s * 0.7) for _ in range(plan.shoppers))
         self.progress.start("shoppers", plan.shoppers)
-        offline_until = asyncio.get_running_loop().time() + span_s * 0.5
+        # Offline while most shoppers are arriving; back before the last of them buy.
+        offline_until = asyncio.get_running_loop().time() + span_s * 0.7
         shoppers = [asyncio.create_task(self._shopper(k, start, offline_until)) for k, start in enumerate(starts)]
         await asyncio.gather(*shoppers)
         await self._upload_backlog()
         await self._return_elsewhere()
         await self._rebuild_recommendations()
-        await asyncio.sleep(plan.settle_s)
+        if plan.settle_s:
+            # Walks were stamped ahead of the clock: their visits end settle_s after the last stamp.
+            await asyncio.sleep(max(0.0, (self.last_stamp - utcnow()).total_seconds() + plan.settle_s))
         await self._close_stores()
 
     # ---- a shopper ---------------------------------------------------------------------
@@ -94,7 +103,10 @@ class Day:
         zones = self._zones_to_visit()
         await self._walk(store, member, zones)
         if self.rng.random() < 0.8:
-            till = self.rng.choice(store.tills)
+            # Shoppers queue at the tills in turn (the offline one first).
+            turn = self._turns.get(store.store_id, 1)
+            self._turns[store.store_id] = turn + 1
+            till = store.tills[turn % len(store.tills)]
             offline = till is self.offline and asyncio.get_running_loop().time() < offline_until
             sale = await self._buy(store, till, member, [z for z, _ in zones], offline)
             if member is not None and sale is not None:
@@ -117,19 +129,22 @@ class Day:
         auth = member.auth if named and member else store.sensor.auth
         points, _ = path(zones)
         device = f"phone-{secrets.token_hex(4)}"
-        # The walk's seconds are sent faster than they pass: stamped so that its last is now (the
-        # platform takes no observation from the future).
-        began = utcnow() - timedelta(seconds=len(points))
+        # A walk's seconds are sent faster than they pass (the day is compressed), stamped from
+        # now on; the platform takes observations up to a minute ahead, so a long walk is held
+        # back to stay within LEAD_S of the clock.
+        began = utcnow()
         sent = observations(store, device, member.subject if named and member else "", points, began, self.rng)
         stream = self.clients.positioning.StreamObservations(metadata=auth)
         await stream.initial_metadata()
-        for observation in sent:
+        for i, observation in enumerate(sent):
+            stamp = began + timedelta(seconds=i)
+            self.last_stamp = max(self.last_stamp, stamp)
+            ahead = (stamp - utcnow()).total_seconds()
+            await asyncio.sleep(max(SEND_EVERY_S, ahead - LEAD_S))
             await stream.write(ppb.StreamObservationsRequest(observation=observation))
             await stream.read()
             self.journal.observations += 1
             self.progress.advance("observations")
-            # A second of the day passes in a fraction of one.
-            await asyncio.sleep(0.05)
         await stream.done_writing()
         await stream.code()
         self.journal.visits[store.code] += 1

@@ -16,8 +16,8 @@ class Plan:
     member_share: float = 0.7
     # Seconds a shopper must linger in the promoted zone for the dwell campaign's offer.
     dwell_s: int = 4
-    # Seconds to wait after the last shopper before the stores close: long enough for the
-    # platform to end the last visits, so that the day's footfall is counted in the report.
+    # Seconds to wait, past the last observation's time, before the stores close: long enough
+    # for the platform to end the last visits, so that the day's footfall is in the report.
     settle_s: float = 0.0
 
     def __post_init__(self) -> None:

@@ -17,7 +17,8 @@ from o2o_simulator.world import ENTRANCE, SHELF, SITE, TILLS, ZONES, Store, ble_
 
 # A phone like the survey's own, so fixes are steady enough to tell zones apart.
 PHONE = survey.Capture(device_gain_sd_db=0.5, devices=1, drop_rate=0.02)
-STEP_M = 1.5
+# A scan every few steps: about one a second at a brisk walk.
+STEP_M = 2.5
 Point = tuple[float, float]
 
 

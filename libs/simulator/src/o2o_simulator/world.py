@@ -336,54 +336,7 @@ class Builder:
         return Member(member_id, token, consent=consent, card=card, home_store=home.store_id)
 
     async def _floor(self, store: Store) -> None:
-        positioning, auth = self.clients.positioning, store.manager.auth
-
-        def polygon(points: list[tuple[float, float]]) -> ppb.Polygon:
-            return ppb.Polygon(vertices=[ppb.Point(x=x, y=y) for x, y in points])
-
-        await positioning.UpsertVenue(
-            ppb.UpsertVenueRequest(
-                venue=ppb.Venue(
-                    store_id=store.store_id,
-                    floors=[ppb.Floor(floor=0, name="Ground", width_m=40, height_m=30, obstacles=[polygon(SHELF)])],
-                )
-            ),
-            metadata=auth,
-        )
-        beacon_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{store.store_id}.beacons"))
-        for minor, (zone_id, (area, brand, category, spot)) in enumerate(ZONES.items(), start=1):
-            await positioning.UpsertZone(
-                ppb.UpsertZoneRequest(
-                    zone=ppb.Zone(
-                        store_id=store.store_id, zone_id=zone_id, name=zone_id, floor=0, area=polygon(area),
-                        brand=brand, category=category, skus=[i[0] for i in ITEMS_BY_CATEGORY[category]],
-                    )
-                ),
-                metadata=auth,
-            )  # fmt: skip
-            await positioning.RegisterBeacon(
-                ppb.RegisterBeaconRequest(
-                    beacon=ppb.Beacon(
-                        store_id=store.store_id, uuid=beacon_uuid, major=1, minor=minor, floor=0,
-                        position=ppb.Point(x=spot[0], y=spot[1]), measured_power_dbm=-59,
-                    )
-                ),
-                metadata=auth,
-            )  # fmt: skip
-            store.beacons[zone_id] = (beacon_uuid, 1, minor, spot)
-        train = survey.generate(SITE, survey.Capture(grid_m=2.0, samples_per_point=1), seed=self.plan.seed)
-        requests = [
-            ppb.ImportFingerprintsRequest(
-                fingerprint=ppb.Fingerprint(
-                    store_id=store.store_id,
-                    floor=int(train.floor[i]),
-                    position=ppb.Point(x=float(train.x[i]), y=float(train.y[i])),
-                    wifi=wifi_readings(train.rssi[i]),
-                )
-            )
-            for i in range(len(train))
-        ]
-        await positioning.ImportFingerprints(iter(requests), metadata=auth)
+        store.beacons = await open_floor(self.clients.positioning, store.store_id, store.manager.auth, self.plan.seed)
 
     async def _programme(self, owner: Person, stores: list[Store]) -> tuple[str, str]:
         loyalty = self.clients.loyalty
@@ -422,6 +375,62 @@ class Builder:
             metadata=owner.auth,
         )
         return reward_id, created.campaign.campaign_id
+
+
+async def open_floor(
+    positioning: positioning_pb2_grpc.PositioningServiceAsyncStub, store_id: str, auth: Metadata, seed: int
+) -> dict[str, tuple[str, int, int, tuple[float, float]]]:
+    """A store's floor in positioning: the venue with its shelf, the zones, a beacon in each zone
+    and the Wi-Fi survey; the beacons by zone."""
+    beacons: dict[str, tuple[str, int, int, tuple[float, float]]] = {}
+
+    def polygon(points: list[tuple[float, float]]) -> ppb.Polygon:
+        return ppb.Polygon(vertices=[ppb.Point(x=x, y=y) for x, y in points])
+
+    await positioning.UpsertVenue(
+        ppb.UpsertVenueRequest(
+            venue=ppb.Venue(
+                store_id=store_id,
+                floors=[ppb.Floor(floor=0, name="Ground", width_m=40, height_m=30, obstacles=[polygon(SHELF)])],
+            )
+        ),
+        metadata=auth,
+    )
+    beacon_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{store_id}.beacons"))
+    for minor, (zone_id, (area, brand, category, spot)) in enumerate(ZONES.items(), start=1):
+        await positioning.UpsertZone(
+            ppb.UpsertZoneRequest(
+                zone=ppb.Zone(
+                    store_id=store_id, zone_id=zone_id, name=zone_id, floor=0, area=polygon(area),
+                    brand=brand, category=category, skus=[i[0] for i in ITEMS_BY_CATEGORY[category]],
+                )
+            ),
+            metadata=auth,
+        )  # fmt: skip
+        await positioning.RegisterBeacon(
+            ppb.RegisterBeaconRequest(
+                beacon=ppb.Beacon(
+                    store_id=store_id, uuid=beacon_uuid, major=1, minor=minor, floor=0,
+                    position=ppb.Point(x=spot[0], y=spot[1]), measured_power_dbm=-59,
+                )
+            ),
+            metadata=auth,
+        )  # fmt: skip
+        beacons[zone_id] = (beacon_uuid, 1, minor, spot)
+    train = survey.generate(SITE, survey.Capture(grid_m=2.0, samples_per_point=1), seed=seed)
+    requests = [
+        ppb.ImportFingerprintsRequest(
+            fingerprint=ppb.Fingerprint(
+                store_id=store_id,
+                floor=int(train.floor[i]),
+                position=ppb.Point(x=float(train.x[i]), y=float(train.y[i])),
+                wifi=wifi_readings(train.rssi[i]),
+            )
+        )
+        for i in range(len(train))
+    ]
+    await positioning.ImportFingerprints(iter(requests), metadata=auth)
+    return beacons
 
 
 def wifi_readings(scan: np.ndarray) -> list[ppb.WifiReading]:
