@@ -27,6 +27,7 @@ BENCHMARKS = (
     "gateway",
     "console",
     "metrics_overhead",
+    "store_day",
 )
 
 

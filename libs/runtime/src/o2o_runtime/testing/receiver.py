@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # When it arrived (time.perf_counter), for whoever times a delivery.
+    arrived: float = field(default_factory=time.perf_counter)
 
     def json(self) -> Any:
         return json.loads(self.body)
