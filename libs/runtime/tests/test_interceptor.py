@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -31,9 +32,11 @@ from o2o_runtime.auth import (
     rule,
     staff,
 )
+from o2o_runtime.clients import CHANNEL_OPTIONS
 from o2o_runtime.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from o2o_runtime.interceptor import PlatformInterceptor
 from o2o_runtime.metrics import RpcMetrics
+from o2o_runtime.server import SERVER_OPTIONS
 from o2o_runtime.testing.waiting import eventually
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
@@ -194,7 +197,9 @@ async def probe() -> AsyncIterator[Probe]:
     verifier = TokenVerifier(keys, issuer="issuer", audience="o2o")
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
-    server = grpc.aio.server(interceptors=[PlatformInterceptor([POLICY], verifier, RpcMetrics(meter))])
+    server = grpc.aio.server(
+        interceptors=[PlatformInterceptor([POLICY], verifier, RpcMetrics(meter))], options=SERVER_OPTIONS
+    )
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         name: grpc.unary_unary_rpc_method_handler(fn, StringValue.FromString, StringValue.SerializeToString)
         for name, fn in UNARY.items()
@@ -208,7 +213,7 @@ async def probe() -> AsyncIterator[Probe]:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel:
         yield Probe(channel, keys, reader)
     await server.stop(None)
 
@@ -226,6 +231,19 @@ ALICE = Principal(Kind.MEMBER, "alice")
 
 async def test_public_method_runs_without_a_token(probe: Probe) -> None:
     assert await probe.call("Whoami") == "anonymous"
+
+
+async def test_a_regional_managers_token_for_a_region_of_many_stores_is_taken(probe: Probe) -> None:
+    # 1,000 stores: a token of about 45 KB, far past gRPC's default metadata limits.
+    region = Principal(
+        Kind.STAFF,
+        "regional-1",
+        role=Role.REGIONAL_MANAGER,
+        store_ids=frozenset(str(uuid.uuid4()) for _ in range(1000)),
+        region="east",
+    )
+    for _ in range(20):
+        assert await probe.call("SignedIn", principal=region) == "regional-1"
 
 
 async def test_a_valid_token_reaches_the_handler_as_principal(probe: Probe) -> None:

@@ -9,10 +9,18 @@ import grpc
 from o2o.identity.v1 import identity_pb2, identity_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+# A staff token names the stores its holder acts in: a regional manager's are the whole region's,
+# about 40 bytes each. gRPC's default metadata limits (8 KiB, above which calls are refused at
+# random, up to 16 KiB) would refuse a region of a couple of hundred stores; these take thousands.
+METADATA_LIMITS = [
+    ("grpc.max_metadata_size", 256 * 1024),
+    ("grpc.absolute_max_metadata_size", 512 * 1024),
+]
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    *METADATA_LIMITS,
 ]
 
 

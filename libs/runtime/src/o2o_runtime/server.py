@@ -27,7 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from o2o_runtime.auth import KeySource, Policy, TokenVerifier
-from o2o_runtime.clients import IdentityKeys
+from o2o_runtime.clients import METADATA_LIMITS, IdentityKeys
 from o2o_runtime.db import Database, is_sqlite
 from o2o_runtime.events import Broker, EventConsumer, OutboxRelay, Subscription
 from o2o_runtime.interceptor import PlatformInterceptor, not_health_check
@@ -45,6 +45,8 @@ SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # Tokens of regional managers of large regions are large (see clients.METADATA_LIMITS).
+    *METADATA_LIMITS,
 ]
 
 
