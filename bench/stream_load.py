@@ -72,6 +72,10 @@ async def device(
         await call.done_writing()
     except grpc.aio.AioRpcError as error:
         errors[error.code().name] = errors.get(error.code().name, 0) + 1
+    except asyncio.InvalidStateError:
+        # The server ended the stream: its status says why.
+        code = f"{(await call.code()).name}: {await call.details()}"
+        errors[code] = errors.get(code, 0) + 1
 
 
 async def run(
