@@ -339,16 +339,16 @@ async def faults(tills: Tills) -> None:
     platform = tills.platform
     assert platform.postgres is not None
     for name in SERVICES:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.3)
         process = platform.services[name]
         process.kill()
         await asyncio.to_thread(process.start)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.3)
     platform.nats.stop()
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.3)
     await asyncio.to_thread(platform.nats.start)
     for name in ("receipts", "loyalty"):
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.3)
         database = platform.database_name(name)
         await asyncio.to_thread(platform.postgres.refuse_connections, database)
         await asyncio.sleep(CUT_S)

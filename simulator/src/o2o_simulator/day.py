@@ -42,7 +42,7 @@ from o2o_simulator.world import (
 
 T = TypeVar("T")
 # How far ahead of the clock a phone's observations may be stamped, and the pace they are sent at.
-LEAD_S = 30.0
+LEAD_S = 10.0
 SEND_EVERY_S = 0.05
 
 
