@@ -51,7 +51,7 @@ TILLS = 3
 MEMBERS = 6
 # How long a database stays cut off.
 CUT_S = 2.0
-PLAN = Plan(stores=2, shoppers=12, minutes=0.3, seed=3, settle_s=4.0)
+PLAN = Plan(stores=2, shoppers=10, minutes=0.25, seed=3, settle_s=4.0)
 
 
 def line_points(category: str, amount_minor: int) -> int:

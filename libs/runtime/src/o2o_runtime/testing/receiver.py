@@ -18,8 +18,10 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
-    # When it arrived (time.perf_counter), for whoever times a delivery.
+    # When it arrived, for whoever times a delivery: on the monotonic clock, and as wall time
+    # (to set against the times the platform stamps on what it sends).
     arrived: float = field(default_factory=time.perf_counter)
+    arrived_at: float = field(default_factory=time.time)
 
     def json(self) -> Any:
         return json.loads(self.body)
