@@ -139,6 +139,14 @@ async def load(
     return await asyncio.to_thread(_run_generator, "bench.load", arguments, settings(), concurrency, warmup_s)
 
 
+def memory_mib(pid: int, field: str = "VmHWM") -> float:
+    """A process's resident memory from /proc, in MiB: its peak (VmHWM) or current (VmRSS) size."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -9,7 +9,6 @@ cannot drive 2,000 streams at 1 Hz and measure them fairly); their own CPU is re
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from o2o.common.v1 import common_pb2
@@ -18,7 +17,7 @@ from o2o.positioning.v1 import positioning_pb2_grpc
 from o2o_runtime.testing.chain import Chain
 from o2o_simulator.world import open_floor
 
-from bench.common import Outcome, postgres_platform, run_json, settings
+from bench.common import Outcome, memory_mib, postgres_platform, run_json, settings
 from bench.rounds import Figure, Progress, Target, column
 
 NAME = "positioning_stream"
@@ -26,13 +25,6 @@ DEVICES = 2_000
 CLIENT_PROCESSES = 4
 P99_MS = Target("<", 100.0, "ms")
 SERVED = Target(">=", 0.95 * DEVICES, "/s")
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -99,7 +91,7 @@ async def run(progress: Progress) -> Outcome:
             progress.step(number, bench.rounds, f"{devices} phones at 1 Hz")
             rounds.append({"stream": await _round(positioning.address, token, store.store_id, devices, duration_s)})
         assert positioning.process is not None
-        peak_mb = _peak_rss_mb(positioning.process.pid)
+        peak_mb = memory_mib(positioning.process.pid)
     figures = [
         Figure(
             "positioning.stream_p99",

@@ -10,7 +10,6 @@ import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,7 +19,7 @@ from o2o_runtime.clients import channel
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.chain import Chain
 
-from bench.common import EchoCeiling, Outcome, load, postgres_platform, settings
+from bench.common import EchoCeiling, Outcome, load, memory_mib, postgres_platform, settings
 from bench.rounds import Figure, Progress, Step, Target, against_ceiling, column, interleave
 
 NAME = "recs"
@@ -118,13 +117,6 @@ async def _fill(dsn: str, items: int, members: int, per_member: int, store_id: s
     return member_ids
 
 
-def _resident_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def run(progress: Progress) -> Outcome:
     bench = settings()
     items, members, per_member = _shape(bench.quick)
@@ -168,7 +160,7 @@ async def run(progress: Progress) -> Outcome:
             ]
             rounds = await interleave(steps, bench.rounds, progress.step)
             assert recs.process is not None
-            resident = _resident_mib(recs.process.pid)
+            resident = memory_mib(recs.process.pid, "VmRSS")
 
     figures = [
         Figure(

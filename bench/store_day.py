@@ -15,7 +15,6 @@ import random
 import secrets
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from o2o.common.v1 import common_pb2
 from o2o.identity.v1 import identity_pb2 as ipb
@@ -30,7 +29,7 @@ from o2o_runtime.wellknown import to_timestamp
 from o2o_simulator.walks import observations, path
 from o2o_simulator.world import PROMOTED_ZONE, Store, open_floor
 
-from bench.common import Outcome, postgres_platform, run_json, settings
+from bench.common import Outcome, memory_mib, postgres_platform, run_json, settings
 from bench.receipts import five_line_transaction
 from bench.rounds import Figure, Progress, Target, column
 
@@ -44,13 +43,6 @@ LOOP_MEMBERS = 20
 LOOP_P99 = Target("<", 1000.0, "ms")
 # The loop's walkers need longer than a load's usual ten seconds.
 MIN_DURATION_S = 30.0
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -211,9 +203,9 @@ async def run(progress: Progress) -> Outcome:
                     }
                 }
             )
-        memory = {name: _peak_rss_mb(p.process.pid) for name, p in processes.items() if p.process is not None}
+        memory = {name: memory_mib(p.process.pid) for name, p in processes.items() if p.process is not None}
         if gateway.process is not None:
-            memory["gateway"] = _peak_rss_mb(gateway.process.pid)
+            memory["gateway"] = memory_mib(gateway.process.pid)
     await receiver.stop()
     figures = [
         Figure(

@@ -19,12 +19,8 @@ from pathlib import Path
 from o2o_runtime.launcher import GATEWAY_PORT, console_url, wait_ready
 from rich.console import Console
 
-from o2o_simulator.journal import Journal
-from o2o_simulator.outputs import collect, save
 from o2o_simulator.plan import Plan
-from o2o_simulator.progress import Progress
-from o2o_simulator.run import simulate
-from o2o_simulator.targets import Targets
+from o2o_simulator.run import day_with_outputs
 
 # Visits end after this much silence, so that the day's footfall is counted before the close.
 VISIT_TIMEOUT_S = 8
@@ -64,7 +60,7 @@ def demo(plan: Plan, out: Path) -> int:
         wait_ready(f"http://127.0.0.1:{GATEWAY_PORT}/readyz", timeout_s=240, process=platform)
         console.print(f"platform up in {time.monotonic() - started:.0f} s")
         settled = dataclasses.replace(plan, settle_s=VISIT_TIMEOUT_S + 4.0)
-        written, login = asyncio.run(_day(settled, data_dir, out, console))
+        done = asyncio.run(day_with_outputs(settled, data_dir, out, console))
     finally:
         platform.send_signal(signal.SIGTERM)
         try:
@@ -72,24 +68,11 @@ def demo(plan: Plan, out: Path) -> int:
         except subprocess.TimeoutExpired:
             platform.kill()
     console.print(f"\nWhat the day produced, in {out}/:")
-    for path in written:
+    for path in done.written:
         console.print(f"  {path.name}")
     console.print(
         f"\nThe store console: {console_url()}  (after `make up` on this data: "
-        f"`O2O_DATA_DIR={data_dir} make up`; sign in as {login})"
+        f"`O2O_DATA_DIR={data_dir} make up`; sign in as {done.sign_in})"
     )
     console.print(f"demo done in {time.monotonic() - started:.0f} s")
     return 0
-
-
-async def _day(plan: Plan, data_dir: Path, out: Path, console: Console) -> tuple[list[Path], str]:
-    journal = Journal()
-    with Progress(console) as progress:
-        world = await simulate(plan, Targets.local(data_dir), journal, progress)
-    try:
-        files = await collect(world, journal)
-    finally:
-        await world.clients.close()
-    written = save(out, files)
-    manager = world.stores[0].manager
-    return written, f"{manager.login} / {world.passwords[manager.login]}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from rich.console import Console
 
 from o2o_simulator.day import Day
 from o2o_simulator.journal import Journal
@@ -27,13 +29,21 @@ async def simulate(plan: Plan, targets: Targets, journal: Journal, progress: Pro
     return world
 
 
-async def simulate_locally(plan: Plan, data_dir: Path, out: Path) -> int:
-    """`o2o simulate`: a day against the platform `o2o up` runs from data_dir."""
-    from rich.console import Console
+@dataclass
+class Done:
+    """A day run against a local platform: what it sent, the files written, and a store
+    manager's sign-in for the console."""
 
+    journal: Journal
+    written: list[Path]
+    sign_in: str
+
+
+async def day_with_outputs(plan: Plan, data_dir: Path, out: Path, console: Console) -> Done:
+    """A day against the platform `o2o up` runs from data_dir, with a progress display, and what
+    a store manager would look at written under out."""
     from o2o_simulator.outputs import collect, save
 
-    console = Console()
     journal = Journal()
     with Progress(console) as progress:
         world = await simulate(plan, Targets.local(data_dir), journal, progress)
@@ -41,8 +51,16 @@ async def simulate_locally(plan: Plan, data_dir: Path, out: Path) -> int:
         files = await collect(world, journal)
     finally:
         await world.clients.close()
-    written = save(out, files)
+    manager = world.stores[0].manager
+    return Done(journal, save(out, files), f"{manager.login} / {world.passwords[manager.login]}")
+
+
+async def simulate_locally(plan: Plan, data_dir: Path, out: Path) -> int:
+    """`o2o simulate`: a day against the running platform."""
+    console = Console()
+    done = await day_with_outputs(plan, data_dir, out, console)
+    journal = done.journal
     console.print(f"{len(journal.sales)} sales, {journal.observations} observations, {len(journal.offers)} offers seen")
-    for path in written:
+    for path in done.written:
         console.print(f"  {path}")
     return 0
