@@ -54,7 +54,6 @@ class Day:
         self.journal = journal
         self.progress = progress
         self.rng = random.Random(world.plan.seed + 1)
-        self.seen: list[grpc.StatusCode] = []
         # The second till of the first store is offline for most of the day: its sales wait on
         # the till and are uploaded when it is back.
         self.offline = world.stores[0].tills[1]
@@ -69,11 +68,11 @@ class Day:
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """A gRPC call as a well-behaved client makes it: retried on "try again" codes only."""
+        seen: list[grpc.StatusCode] = []
         try:
-            return await retried(attempt, seen=self.seen, give_up_after_s=60)
+            return await retried(attempt, seen=seen, give_up_after_s=60)
         finally:
-            self.journal.retried.update(code.name for code in self.seen)
-            self.seen.clear()
+            self.journal.retried.update(code.name for code in seen)
 
     async def run(self) -> None:
         plan = self.world.plan
