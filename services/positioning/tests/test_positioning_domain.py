@@ -241,6 +241,32 @@ def test_the_kalman_track_smooths_noise() -> None:
     assert np.mean(smooth_errors) < 0.7 * np.mean(raw_errors)
 
 
+def _textbook_update(track: tracking.Track, dt: float, point: tuple[float, float], accuracy: float) -> np.ndarray:
+    """The constant-velocity Kalman step in its matrix form, the reference for the scalar one."""
+    x = np.array(track.state[:4])
+    p = np.array(track.state[4:]).reshape(4, 4)
+    f = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
+    g = np.array([[dt * dt / 2, 0], [0, dt * dt / 2], [dt, 0], [0, dt]])
+    h = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float64)
+    x, p = f @ x, f @ p @ f.T + g @ g.T * tracking.ACCELERATION_SD**2
+    gain = p @ h.T @ np.linalg.inv(h @ p @ h.T + np.eye(2) * accuracy**2)
+    x = x + gain @ (np.array(point) - h @ x)
+    return np.concatenate([x, ((np.eye(4) - gain @ h) @ p).reshape(-1)])
+
+
+def test_the_kalman_step_is_the_textbook_one() -> None:
+    rng = np.random.default_rng(7)
+    track = tracking.start(0, (10.0, 10.0), 4.0)
+    for _ in range(200):
+        dt, point, accuracy = float(rng.uniform(0.1, 5)), tuple(rng.uniform(0, 40, 2)), float(rng.uniform(1, 8))
+        expected = _textbook_update(track, dt, point, accuracy)
+        speed = math.hypot(expected[2], expected[3])
+        if speed > tracking.MAX_SPEED_M_S:
+            expected[2:4] *= tracking.MAX_SPEED_M_S / speed
+        track = tracking.update(track, dt, 0, point, accuracy)
+        assert np.allclose(track.state, expected, rtol=1e-9, atol=1e-9)
+
+
 def test_heatmap_counts_and_png() -> None:
     counts = heat_counts(np.array([0.5, 0.6, 3.2]), np.array([0.5, 0.7, 1.1]), 4.0, 2.0, 1.0)
     assert counts.shape == (2, 4)

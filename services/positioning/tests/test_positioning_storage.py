@@ -59,10 +59,10 @@ async def test_an_erased_member_is_unlinked_everywhere(new_database: Callable[..
             ),
         )
     async with units() as uow:
-        assert await uow.repo.has_location_consent(MEMBER)
+        assert await uow.repo.location_consenting([MEMBER]) == {MEMBER}
         await uow.repo.forget_member(MEMBER)
     async with units.read() as repo:
-        assert not await repo.has_location_consent(MEMBER)
+        assert await repo.location_consenting([MEMBER]) == set()
         fixes = (await repo.session.exec(select(FixRow))).all()
         devices = (await repo.session.exec(select(DeviceRow))).all()
         stays = (await repo.session.exec(select(StayRow))).all()

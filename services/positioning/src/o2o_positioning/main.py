@@ -32,7 +32,12 @@ async def mount(runtime: Runtime) -> Mounted:
     units = UnitsOfWork(runtime.database, NAME, Repository)
     models = Models(units, settings.model_refresh_s)
     tracking = Tracking(
-        units, models, settings.secret_key.get_secret_value().encode(), timedelta(seconds=settings.visit_timeout_s)
+        units,
+        models,
+        settings.secret_key.get_secret_value().encode(),
+        timedelta(seconds=settings.visit_timeout_s),
+        max_batch=settings.observation_batch_max,
+        linger_s=settings.observation_batch_linger_s,
     )
     positioning = Positioning(
         models=models,
@@ -68,6 +73,8 @@ async def mount(runtime: Runtime) -> Mounted:
             periodic(settings.sweep_interval_s, tracking.end_silent_visits, "end the visits of silent devices"),
             periodic(3600.0, retention.purge, "delete raw fixes past retention"),
         ],
+        # After the server has stopped taking calls: observations taken are tracked, then closed.
+        on_close=[tracking.close],
     )
 
 

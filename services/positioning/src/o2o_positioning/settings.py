@@ -18,6 +18,10 @@ class PositioningSettings(ServiceSettings):
     sweep_interval_s: float = Field(default=5.0, gt=0)
     # How often a replica checks whether a store's survey changed elsewhere.
     model_refresh_s: float = Field(default=2.0, gt=0)
+    # Observations of all streams arriving together are tracked in one transaction of at most
+    # this many; under load a batch waits this long for the observations right behind it.
+    observation_batch_max: int = Field(default=256, ge=1, le=10_000)
+    observation_batch_linger_s: float = Field(default=0.0, ge=0, le=1.0)
     # Observations further from now than these are refused.
     max_observation_age_s: float = Field(default=3600.0, gt=0)
     max_observation_ahead_s: float = Field(default=60.0, gt=0)

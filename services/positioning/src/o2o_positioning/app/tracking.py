@@ -3,7 +3,8 @@ events and, when the device goes silent, the end of its visit.
 
 A device's state lives in its database row (track, presence, dwell clock), read and written in
 the observation's unit of work under a row lock, so a stream that reconnects to another replica
-carries on where it was: no entry twice, no dwell lost."""
+carries on where it was: no entry twice, no dwell lost. Observations of all streams arriving
+together share one unit of work (group commit), so the cost of a transaction is paid per batch."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from o2o_runtime.batching import GroupCommit
 from o2o_runtime.errors import FailedPrecondition
 from o2o_runtime.ids import new_id
 from o2o_runtime.timeutil import as_utc, utcnow
@@ -23,7 +25,7 @@ from o2o_runtime.uow import UnitOfWork, UnitsOfWork
 from o2o_positioning import publish
 from o2o_positioning.app.models import Models
 from o2o_positioning.domain import tracking
-from o2o_positioning.domain.estimate import Observed, RawFix, StoreModel, estimate
+from o2o_positioning.domain.estimate import Observed, RawFix, StoreModel, estimate, estimate_many
 from o2o_positioning.domain.presence import (
     Change,
     DwellReached,
@@ -35,7 +37,7 @@ from o2o_positioning.domain.presence import (
     observe,
 )
 from o2o_positioning.store import Repository
-from o2o_positioning.store.tables import DeviceRow, FixRow, StayRow, TransitionRow, VisitRow
+from o2o_positioning.store.tables import StayRow, TransitionRow, VisitRow
 
 NOTHING_HEARD = "NOTHING_HEARD"
 
@@ -73,7 +75,9 @@ def nothing_heard() -> FailedPrecondition:
 
 def presence_json(presence: Presence) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, value in dataclasses.asdict(presence).items():
+    # Field by field rather than dataclasses.asdict, which deep-copies every value.
+    for f in dataclasses.fields(presence):
+        name, value = f.name, getattr(presence, f.name)
         out[name] = (
             value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple) else value
         )
@@ -102,12 +106,53 @@ def thresholds_of(triggers: list[list[Any]]) -> dict[str, list[int]]:
     return by_zone
 
 
+def new_device(store_id: str, device_id: str) -> dict[str, Any]:
+    return {
+        "store_id": store_id,
+        "device_id": device_id,
+        "member_id": "",
+        "track": [],
+        "floor": 0,
+        "presence": {},
+        "last_fix_at": None,
+        "last_seen_at": None,
+        "version": 0,
+    }
+
+
+def fix_row(fix: FixValue, device_id: str, member: str) -> dict[str, Any]:
+    return {
+        "fix_id": new_id(),
+        "store_id": fix.store_id,
+        "device_id": device_id,
+        "member_id": member,
+        "floor": fix.floor,
+        "x": fix.position[0],
+        "y": fix.position[1],
+        "zone_id": fix.zone_id,
+        "fix_at": fix.fixed_at,
+    }
+
+
 class Tracking:
-    def __init__(self, units: UnitsOfWork[Repository], models: Models, secret: bytes, visit_timeout: timedelta) -> None:
+    def __init__(
+        self,
+        units: UnitsOfWork[Repository],
+        models: Models,
+        secret: bytes,
+        visit_timeout: timedelta,
+        *,
+        max_batch: int = 256,
+        linger_s: float = 0.0,
+    ) -> None:
         self.uow = units
         self.models = models
         self.secret = secret
         self.visit_timeout = visit_timeout
+        # Streams' observations coalesced: one transaction for whatever arrived together.
+        self.batches: GroupCommit[tuple[Observation, StoreModel], Tracked | None] = GroupCommit(
+            self._track_all, max_batch=max_batch, linger_s=linger_s, name="positioning observations"
+        )
 
     def device_key(self, device_id: str, consented_member: str, day: str) -> str:
         """The id a device is stored under: stable for a member who consented to location,
@@ -145,72 +190,104 @@ class Tracking:
 
     async def observe(self, observation: Observation) -> Tracked:
         model = await self.models.get(observation.store_id)
-        raw = estimate(model, observation.readings)
-        if raw is None:
+        tracked = await self.batches.submit((observation, model))
+        if tracked is None:
             raise nothing_heard()
-        async with self.uow() as uow:
-            return await self._track(uow, model, observation, raw)
+        return tracked
 
-    async def _track(
-        self, uow: UnitOfWork[Repository], model: StoreModel, observation: Observation, raw: RawFix
-    ) -> Tracked:
-        member = ""
-        if observation.member_id and await uow.repo.has_location_consent(observation.member_id):
-            member = observation.member_id
-        key = self.device_key(observation.device_id, member, observation.observed_at.date().isoformat())
-        device = await uow.repo.device(observation.store_id, key)
-        if device is None:
-            device = DeviceRow(store_id=observation.store_id, device_id=key, track=[], presence={}, version=0)
-        device.member_id = member
-        previous = tracking.Track(device.floor, tuple(device.track)) if device.track else None
-        last = as_utc(device.last_fix_at) if device.last_fix_at else None
+    async def close(self) -> None:
+        await self.batches.close()
+
+    async def _track_all(self, items: Sequence[tuple[Observation, StoreModel]]) -> list[Tracked | None]:
+        """Observations of every stream that arrived together, in one unit of work: their Wi-Fi
+        located in one pass per store, consents, devices and triggers read with one query each,
+        devices and fixes written with one statement each. Two observations of one device in a
+        batch are applied in order."""
+        raws = self._estimates(items)
+        heard = [(i, o, m, raw) for i, ((o, m), raw) in enumerate(zip(items, raws, strict=True)) if raw is not None]
+        outcomes: list[Tracked | None] = [None] * len(items)
+        async with self.uow() as uow:
+            consenting = await uow.repo.location_consenting([o.member_id for _, o, _, _ in heard if o.member_id])
+            keyed = []
+            for i, o, m, raw in heard:
+                member = o.member_id if o.member_id in consenting else ""
+                key = self.device_key(o.device_id, member, o.observed_at.date().isoformat())
+                keyed.append((i, o, m, raw, member, key))
+            devices = await uow.repo.devices_for_update([(o.store_id, key) for _, o, _, _, _, key in keyed])
+            triggers = await uow.repo.dwell_triggers_of([o.store_id for _, o, _, _, _, _ in keyed])
+            changed: dict[tuple[str, str], dict[str, Any]] = {}
+            fixes: list[dict[str, Any]] = []
+            for i, o, m, raw, member, key in keyed:
+                device = devices.get((o.store_id, key)) or new_device(o.store_id, key)
+                tracked, after = self._step(m, o, raw, member, device, thresholds_of(triggers.get(o.store_id, [])))
+                outcomes[i] = tracked
+                if after is None:
+                    continue
+                devices[(o.store_id, key)] = changed[(o.store_id, key)] = after
+                fixes.append(fix_row(tracked.fix, key, member))
+                apply_changes(uow, m, o.store_id, key, member, tracked.changes)
+            await uow.repo.save_devices(list(changed.values()))
+            await uow.repo.add_fixes(fixes)
+        return outcomes
+
+    @staticmethod
+    def _estimates(items: Sequence[tuple[Observation, StoreModel]]) -> list[RawFix | None]:
+        by_store: dict[int, list[int]] = {}
+        for i, (_, model) in enumerate(items):
+            by_store.setdefault(id(model), []).append(i)
+        raws: list[RawFix | None] = [None] * len(items)
+        for indices in by_store.values():
+            model = items[indices[0]][1]
+            for i, raw in zip(indices, estimate_many(model, [items[i][0].readings for i in indices]), strict=True):
+                raws[i] = raw
+        return raws
+
+    def _step(
+        self,
+        model: StoreModel,
+        observation: Observation,
+        raw: RawFix,
+        member: str,
+        device: dict[str, Any],
+        by_zone: dict[str, list[int]],
+    ) -> tuple[Tracked, dict[str, Any] | None]:
+        """One observation applied to a device's state: its fix and zone changes, and the
+        state after (None for a late observation, which leaves the track as it is)."""
+        previous = tracking.Track(device["floor"], tuple(device["track"])) if device["track"] else None
+        last = as_utc(device["last_fix_at"]) if device["last_fix_at"] else None
         elapsed = (observation.observed_at - last).total_seconds() if last else -1.0
         if last is not None and elapsed < 0:
-            # A late observation: answered from the estimate, the track left as it is.
             fix = self._fix(observation, raw.building, raw.floor, raw.position, raw.accuracy_m, model)
-            return Tracked(fix, [])
+            return Tracked(fix, []), None
         track = tracking.update(previous, elapsed, raw.floor, raw.position, raw.accuracy_m)
         plan = model.venue.floor(raw.floor)
         point = track.position
         if plan is not None:
             point = (min(max(point[0], 0.0), plan.width_m), min(max(point[1], 0.0), plan.height_m))
         fix = self._fix(observation, raw.building, raw.floor, point, max(track.accuracy_m, 1.0), model)
-        triggers = await uow.repo.dwell_triggers(observation.store_id)
-        by_zone = thresholds_of(triggers.triggers if triggers else [])
 
         def thresholds(zone_id: str) -> Sequence[int]:
             return [*by_zone.get("", ()), *by_zone.get(zone_id, ())]
 
         presence, changes = observe(
-            presence_of(device.presence),
+            presence_of(device["presence"]),
             model.zones_on(raw.floor),
             point,
             observation.observed_at,
             thresholds,
             self.visit_timeout,
         )
-        device.track = list(track.state)
-        device.floor = raw.floor
-        device.last_fix_at = observation.observed_at
-        device.last_seen_at = observation.observed_at
-        device.presence = presence_json(presence)
-        device.version += 1
-        uow.repo.add(device)
-        uow.repo.add(
-            FixRow(
-                fix_id=new_id(),
-                store_id=observation.store_id,
-                device_id=key,
-                member_id=member,
-                floor=raw.floor,
-                x=point[0],
-                y=point[1],
-                zone_id=fix.zone_id,
-                fix_at=observation.observed_at,
-            )
-        )
-        apply_changes(uow, model, observation.store_id, key, member, changes)
-        return Tracked(fix, changes)
+        after = {
+            **device,
+            "member_id": member,
+            "track": list(track.state),
+            "floor": raw.floor,
+            "last_fix_at": observation.observed_at,
+            "last_seen_at": observation.observed_at,
+            "presence": presence_json(presence),
+            "version": device["version"] + 1,
+        }
+        return Tracked(fix, changes), after
 
     async def end_silent_visits(self, limit: int = 200) -> int:
         """Ends the visits of devices silent for the visit timeout: exit, ZoneDwelled, VisitEnded."""

@@ -73,26 +73,49 @@ def _clamp(model: StoreModel, floor: int, point: Point) -> Point:
 
 def estimate(model: StoreModel, observed: Observed) -> RawFix | None:
     """None when nothing the store knows was heard."""
-    unknown = 0
-    wifi_fix: RawFix | None = None
-    if model.wifi is not None and observed.wifi:
-        scan = np.full((1, len(model.wifi.ap_ids)), np.nan, dtype=np.float32)
-        for bssid, rssi in observed.wifi:
-            column = model.wifi.index.get(bssid)
+    return estimate_many(model, [observed])[0]
+
+
+def estimate_many(model: StoreModel, observed: Sequence[Observed]) -> list[RawFix | None]:
+    """Fixes of many observations of one store, their Wi-Fi located in one pass over the
+    survey (a matrix product for all of them, not one per observation); None where nothing
+    the store knows was heard."""
+    wifi, unknown = _wifi_fixes(model, observed)
+    return [_with_ble(model, o, w, u) for o, w, u in zip(observed, wifi, unknown, strict=True)]
+
+
+def _wifi_fixes(model: StoreModel, observed: Sequence[Observed]) -> tuple[list[RawFix | None], list[int]]:
+    fixes: list[RawFix | None] = [None] * len(observed)
+    unknown = [0] * len(observed)
+    if model.wifi is None:
+        return fixes, [len(o.wifi) for o in observed]
+    index = model.wifi.index
+    scans = np.full((len(observed), len(model.wifi.ap_ids)), np.nan, dtype=np.float32)
+    heard: list[int] = []
+    for row, o in enumerate(observed):
+        loudest: dict[int, float] = {}
+        for bssid, rssi in o.wifi:
+            column = index.get(bssid)
             if column is None:
-                unknown += 1
-            else:
-                scan[0, column] = max(rssi, float(np.nan_to_num(scan[0, column], nan=-np.inf)))
-        if not np.isnan(scan).all():
-            found = model.wifi.locate(scan)
-            wifi_fix = RawFix(
-                int(found.building[0]),
-                int(found.floor[0]),
-                (float(found.x[0]), float(found.y[0])),
-                float(found.accuracy_m[0]),
+                unknown[row] += 1
+            elif rssi > loudest.get(column, -np.inf):
+                loudest[column] = rssi
+        if loudest:
+            scans[row, list(loudest)] = list(loudest.values())
+            heard.append(row)
+    if heard:
+        found = model.wifi.locate(scans[heard])
+        for i, row in enumerate(heard):
+            fixes[row] = RawFix(
+                int(found.building[i]),
+                int(found.floor[i]),
+                (float(found.x[i]), float(found.y[i])),
+                float(found.accuracy_m[i]),
             )
-    else:
-        unknown += len(observed.wifi)
+    return fixes, unknown
+
+
+def _with_ble(model: StoreModel, observed: Observed, wifi_fix: RawFix | None, unknown: int) -> RawFix | None:
     heard: list[tuple[Beacon, float]] = []
     for key, rssi in observed.ble:
         beacon = model.beacons.get(key)

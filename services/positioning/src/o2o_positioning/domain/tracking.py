@@ -38,25 +38,36 @@ def start(floor: int, point: tuple[float, float], accuracy_m: float) -> Track:
 
 
 def update(track: Track | None, elapsed_s: float, floor: int, point: tuple[float, float], accuracy_m: float) -> Track:
-    """The track after one more measured position (accuracy as its standard deviation)."""
+    """The track after one more measured position (accuracy as its standard deviation).
+
+    Written out in scalars: the matrices are 4x4 and 2x2, and on the live path (thousands of
+    fixes a second) NumPy's per-call overhead costs more than the arithmetic."""
     if track is None or track.floor != floor or not 0 <= elapsed_s <= RESET_AFTER_S:
         return start(floor, point, accuracy_m)
-    x = np.array(track.state[:4])
-    p = np.array(track.state[4:]).reshape(4, 4)
     dt = max(elapsed_s, 1e-3)
-    f = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
-    g = np.array([[dt * dt / 2, 0], [0, dt * dt / 2], [dt, 0], [0, dt]])
-    q = g @ g.T * ACCELERATION_SD**2
-    x = f @ x
-    p = f @ p @ f.T + q
-    h = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float64)
-    r = np.eye(2) * accuracy_m**2
-    innovation = np.array(point) - h @ x
-    s = h @ p @ h.T + r
-    gain = p @ h.T @ np.linalg.inv(s)
-    x = x + gain @ innovation
-    p = (np.eye(4) - gain @ h) @ p
+    px, py, vx, vy = track.state[:4]
+    p = [list(track.state[4 + 4 * i : 8 + 4 * i]) for i in range(4)]
+    # Predict: x = F x, P = F P F' + Q, with F moving position by velocity * dt.
+    px, py = px + dt * vx, py + dt * vy
+    fp = [[p[0][j] + dt * p[2][j] for j in range(4)], [p[1][j] + dt * p[3][j] for j in range(4)], p[2], p[3]]
+    pp = [[r[0] + dt * r[2], r[1] + dt * r[3], r[2], r[3]] for r in fp]
+    # Q = G G' sd^2, G = [[dt^2/2, 0], [0, dt^2/2], [dt, 0], [0, dt]] (acceleration as noise).
+    q = ACCELERATION_SD**2
+    half = dt * dt / 2
+    for i, j, g in ((0, 0, half * half), (0, 2, half * dt), (2, 0, half * dt), (2, 2, dt * dt)):
+        pp[i][j] += g * q
+        pp[i + 1][j + 1] += g * q
+    # Update with the measured position: H = [I 0], R = accuracy^2 I.
+    r = accuracy_m**2
+    s00, s01, s10, s11 = pp[0][0] + r, pp[0][1], pp[1][0], pp[1][1] + r
+    det = s00 * s11 - s01 * s10
+    i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
+    gain = [(row[0] * i00 + row[1] * i10, row[0] * i01 + row[1] * i11) for row in pp]
+    dx, dy = point[0] - px, point[1] - py
+    x = [value + k0 * dx + k1 * dy for value, (k0, k1) in zip((px, py, vx, vy), gain, strict=True)]
+    covariance = [pp[i][j] - (gain[i][0] * pp[0][j] + gain[i][1] * pp[1][j]) for i in range(4) for j in range(4)]
     speed = math.hypot(x[2], x[3])
     if speed > MAX_SPEED_M_S:
-        x[2:] *= MAX_SPEED_M_S / speed
-    return Track(floor, (*x.tolist(), *p.reshape(-1).tolist()))
+        x[2] *= MAX_SPEED_M_S / speed
+        x[3] *= MAX_SPEED_M_S / speed
+    return Track(floor, (*x, *covariance))

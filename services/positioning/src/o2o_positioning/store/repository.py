@@ -106,13 +106,38 @@ class Repository:
 
     # ---- devices -----------------------------------------------------------------------
 
-    async def device(self, store_id: str, device_id: str) -> DeviceRow | None:
+    async def devices_for_update(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The live state of many devices as plain rows, locked in key order (two replicas
+        locking overlapping batches never deadlock)."""
+        if not keys:
+            return {}
+        table = DeviceRow.__table__  # type: ignore[attr-defined]
         query = (
-            select(DeviceRow)
-            .where(col(DeviceRow.store_id) == store_id, col(DeviceRow.device_id) == device_id)
+            select(*table.c)
+            .where(
+                table.c.store_id.in_(sorted({s for s, _ in keys})),
+                table.c.device_id.in_(sorted({d for _, d in keys})),
+            )
+            .order_by(table.c.store_id, table.c.device_id)
             .with_for_update()
         )
-        return (await self.session.exec(query)).first()
+        rows = (await self.session.exec(query)).all()
+        wanted = set(keys)
+        found = {(row.store_id, row.device_id): dict(row._mapping) for row in rows}
+        return {key: row for key, row in found.items() if key in wanted}
+
+    async def save_devices(self, rows: Sequence[dict[str, Any]]) -> None:
+        await upsert(
+            self.session,
+            DeviceRow,
+            rows,
+            keys=["store_id", "device_id"],
+            replace=["member_id", "track", "floor", "presence", "last_fix_at", "last_seen_at", "version"],
+        )
+
+    async def add_fixes(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.exec(FixRow.__table__.insert(), params=list(rows))  # type: ignore[attr-defined]
 
     async def latest_fix(self, store_id: str, device_id: str) -> DeviceRow | None:
         return await self.session.get(DeviceRow, (store_id, device_id))
@@ -129,9 +154,14 @@ class Repository:
         )
         return (await self.session.exec(query)).all()
 
-    async def has_location_consent(self, member_id: str) -> bool:
-        row = await self.session.get(LocationConsentRow, member_id)
-        return bool(row and row.granted)
+    async def location_consenting(self, member_ids: Sequence[str]) -> set[str]:
+        """Those of the members who granted location consent."""
+        if not member_ids:
+            return set()
+        query = select(col(LocationConsentRow.member_id)).where(
+            col(LocationConsentRow.member_id).in_(sorted(set(member_ids))), col(LocationConsentRow.granted)
+        )
+        return {str(m) for m in (await self.session.exec(query)).all()}
 
     async def set_location_consent(self, member_id: str, granted: bool, at: datetime) -> None:
         row = await self.session.get(LocationConsentRow, member_id)
@@ -152,8 +182,9 @@ class Repository:
 
     # ---- dwell triggers ------------------------------------------------------------------
 
-    async def dwell_triggers(self, store_id: str) -> DwellTriggersRow | None:
-        return await self.session.get(DwellTriggersRow, store_id)
+    async def dwell_triggers_of(self, store_ids: Sequence[str]) -> dict[str, list[list[Any]]]:
+        query = select(DwellTriggersRow).where(col(DwellTriggersRow.store_id).in_(sorted(set(store_ids))))
+        return {row.store_id: row.triggers for row in (await self.session.exec(query)).all()}
 
     # ---- analytics -----------------------------------------------------------------------
 
