@@ -25,6 +25,9 @@ DEVICES = 2_000
 CLIENT_PROCESSES = 4
 P99_MS = Target("<", 100.0, "ms")
 SERVED = Target(">=", 0.95 * DEVICES, "/s")
+# Not measured: 2,000 streams opening within a second and every device's first row written,
+# the ramp to the steady state the targets are about.
+WARMUP_S = 5.0
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -39,7 +42,7 @@ async def _round(address: str, token: str, store_id: str, devices: int, duration
             "bench.stream_load",
             [
                 "--target", address, "--token", token, "--store", store_id, "--devices", str(per_process),
-                "--first", str(k * per_process), "--duration", str(duration_s), "--warmup", "2",
+                "--first", str(k * per_process), "--duration", str(duration_s), "--warmup", str(WARMUP_S),
             ],
         )
         for k in range(CLIENT_PROCESSES)

@@ -1,5 +1,6 @@
 """Upserts on SQLite and PostgreSQL: counters add up, replaced columns take the new value,
-insert_new tells exactly which rows it inserted."""
+insert_new tells exactly which rows it inserted, upsert_next_version writes only over the version
+before its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from o2o_runtime.db import Database
-from o2o_runtime.upsert import insert_new, upsert
+from o2o_runtime.upsert import insert_new, upsert, upsert_next_version
 from sqlalchemy import event
 from sqlmodel import Field, SQLModel, col, select
 
@@ -23,6 +24,16 @@ class DayCounter(SQLModel, table=True):
     sales: int = 0
     revenue_minor: int = 0
     currency_code: str = Field(default="", max_length=3)
+
+
+class DeviceState(SQLModel, table=True):
+    """A row written optimistically by several writers."""
+
+    __tablename__ = "runtime_test_device_state"
+
+    device_id: str = Field(primary_key=True, max_length=36)
+    state: str = ""
+    version: int = 0
 
 
 KEYS = ("store_id", "day")
@@ -144,3 +155,22 @@ async def test_insert_new_is_one_statement(new_database: NewDatabase) -> None:
     async with database.read() as session:
         stored = (await session.exec(select(col(DayCounter.store_id)))).all()
     assert len(stored) == 50
+
+
+async def test_upsert_next_version_writes_only_over_the_version_before(new_database: NewDatabase) -> None:
+    database = await new_database(DeviceState)
+
+    async def write(*rows: tuple[str, str, int]) -> list[tuple[Any, ...]]:
+        async with database.transaction() as session:
+            params = [{"device_id": d, "state": s, "version": v} for d, s, v in rows]
+            return await upsert_next_version(session, DeviceState, params, keys=["device_id"], replace=["state"])
+
+    assert sorted(await write(("a", "a1", 1), ("b", "b1", 1))) == [("a",), ("b",)]
+    # a moves on from 1; b's writer remembered version 1 but someone wrote 2 meanwhile.
+    assert await write(("b", "b2", 2)) == [("b",)]
+    assert sorted(await write(("a", "a2", 2), ("b", "b2-stale", 2), ("c", "c1", 1))) == [("a",), ("c",)]
+    assert await write(("a", "a-skip", 4)) == []
+    assert await write() == []
+    async with database.read() as session:
+        rows = (await session.exec(select(DeviceState))).all()
+    assert {(r.device_id, r.state, r.version) for r in rows} == {("a", "a2", 2), ("b", "b2", 2), ("c", "c1", 1)}

@@ -167,7 +167,7 @@ async def test_the_live_dwell_event_is_sent_while_the_shopper_is_in_the_zone(
     assert event.reach_time.ToDatetime(tzinfo=UTC) < start + timedelta(seconds=8)
 
 
-async def test_a_stream_moved_to_another_replica_carries_on(
+async def test_a_stream_moved_to_another_replica_and_back_carries_on(
     platform: Platform, positioning: positioning_pb2_grpc.PositioningServiceAsyncStub, shop: Store
 ) -> None:
     env = {**platform.env, "POSITIONING_DATABASE_URL": platform.database_url("positioning"), **ENV}
@@ -177,7 +177,9 @@ async def test_a_stream_moved_to_another_replica_carries_on(
         other = positioning_pb2_grpc.PositioningServiceStub(channel(second.address))
         walk = path_observations(shop.store_id, "phone-moved", utcnow(), WALK)
         first = await stream(positioning, shop.device.auth, walk[:3])
-        rest = await stream(other, shop.device.auth, walk[3:])
+        rest = await stream(other, shop.device.auth, walk[3:8])
+        # Back on the first replica, whose memory of the device is now stale: it must notice.
+        rest += await stream(positioning, shop.device.auth, walk[8:])
     finally:
         second.stop()
     events = [(e.kind, e.zone_id) for r in first + rest for e in r.zone_events]

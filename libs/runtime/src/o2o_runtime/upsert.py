@@ -83,3 +83,35 @@ def _insert_new_statement(dialect: str, table_name: str, keys: tuple[str, ...]) 
         .on_conflict_do_nothing(index_elements=list(keys))
         .returning(*(target.c[key] for key in keys))
     )
+
+
+async def upsert_next_version(
+    session: AsyncSession,
+    table: type[SQLModel] | str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    replace: Sequence[str],
+    version: str = "version",
+) -> list[tuple[Any, ...]]:
+    """Optimistic writes of many rows in one statement: each row is inserted, or replaces
+    the stored one only if that is the version just before its own (`version` - 1). Returns
+    the key tuples written; a row missing from them was moved on by another writer meanwhile."""
+    if not rows:
+        return []
+    statement = _next_version_statement(_dialect(session), _table(table).name, tuple(keys), tuple(replace), version)
+    result = await session.exec(statement, params=list(rows))
+    return [tuple(row) for row in result.all()]
+
+
+@functools.cache
+def _next_version_statement(
+    dialect: str, table_name: str, keys: tuple[str, ...], replace: tuple[str, ...], version: str
+) -> Any:
+    target = SQLModel.metadata.tables[table_name]
+    statement = _insert(dialect, target)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in {*replace, version}},
+        where=target.c[version] == statement.excluded[version] - 1,
+    ).returning(*(target.c[key] for key in keys))

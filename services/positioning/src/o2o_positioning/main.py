@@ -38,6 +38,8 @@ async def mount(runtime: Runtime) -> Mounted:
         timedelta(seconds=settings.visit_timeout_s),
         max_batch=settings.observation_batch_max,
         linger_s=settings.observation_batch_linger_s,
+        known_devices=settings.known_devices,
+        known_device_ttl_s=settings.known_device_ttl_s,
     )
     positioning = Positioning(
         models=models,

@@ -19,9 +19,14 @@ class PositioningSettings(ServiceSettings):
     # How often a replica checks whether a store's survey changed elsewhere.
     model_refresh_s: float = Field(default=2.0, gt=0)
     # Observations of all streams arriving together are tracked in one transaction of at most
-    # this many; under load a batch waits this long for the observations right behind it.
-    observation_batch_max: int = Field(default=256, ge=1, le=10_000)
+    # this many (a batch's Wi-Fi search holds about 0.3 MB per observation while it runs);
+    # under load a batch waits this long for the observations right behind it.
+    observation_batch_max: int = Field(default=64, ge=1, le=10_000)
     observation_batch_linger_s: float = Field(default=0.0, ge=0, le=1.0)
+    # Devices whose state a replica keeps in memory between their observations (each write
+    # still checks the stored version), and for how long after a device's last observation.
+    known_devices: int = Field(default=10_000, ge=1, le=1_000_000)
+    known_device_ttl_s: float = Field(default=60.0, ge=0)
     # Observations further from now than these are refused.
     max_observation_age_s: float = Field(default=3600.0, gt=0)
     max_observation_ahead_s: float = Field(default=60.0, gt=0)

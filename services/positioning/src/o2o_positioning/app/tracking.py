@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from o2o_runtime.batching import GroupCommit
+from o2o_runtime.cache import TtlCache
 from o2o_runtime.errors import FailedPrecondition
 from o2o_runtime.ids import new_id
 from o2o_runtime.timeutil import as_utc, utcnow
@@ -67,6 +68,20 @@ class FixValue:
 class Tracked:
     fix: FixValue
     changes: list[Change]
+
+
+@dataclass
+class Step:
+    """One observation of a batch, on its way to its device's state."""
+
+    index: int
+    observation: Observation
+    model: StoreModel
+    raw: RawFix
+    member: str
+    device: tuple[str, str]
+    # Older than the device's last fix: answered, the state left as it is.
+    late: bool = False
 
 
 def nothing_heard() -> FailedPrecondition:
@@ -142,13 +157,17 @@ class Tracking:
         secret: bytes,
         visit_timeout: timedelta,
         *,
-        max_batch: int = 256,
+        max_batch: int = 64,
         linger_s: float = 0.0,
+        known_devices: int = 10_000,
+        known_device_ttl_s: float = 60.0,
     ) -> None:
         self.uow = units
         self.models = models
         self.secret = secret
         self.visit_timeout = visit_timeout
+        # The state of the devices this replica wrote last (their writes check the version).
+        self.known: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(known_devices, known_device_ttl_s)
         # Streams' observations coalesced: one transaction for whatever arrived together.
         self.batches: GroupCommit[tuple[Observation, StoreModel], Tracked | None] = GroupCommit(
             self._track_all, max_batch=max_batch, linger_s=linger_s, name="positioning observations"
@@ -200,35 +219,71 @@ class Tracking:
 
     async def _track_all(self, items: Sequence[tuple[Observation, StoreModel]]) -> list[Tracked | None]:
         """Observations of every stream that arrived together, in one unit of work: their Wi-Fi
-        located in one pass per store, consents, devices and triggers read with one query each,
-        devices and fixes written with one statement each. Two observations of one device in a
-        batch are applied in order."""
+        located in one pass per store, consents and triggers read with one query each, devices
+        and fixes written with one statement each. Two observations of one device in a batch
+        are applied in order.
+
+        Devices this replica wrote last are taken from its memory, not read again: the write
+        of each is conditional on the stored version being the one remembered. One another
+        replica (or the visit sweep) moved on meanwhile is read again, locked, and its
+        observations applied afresh before anything of them is stored or published."""
         raws = self._estimates(items)
-        heard = [(i, o, m, raw) for i, ((o, m), raw) in enumerate(zip(items, raws, strict=True)) if raw is not None]
         outcomes: list[Tracked | None] = [None] * len(items)
         async with self.uow() as uow:
+            heard = [(i, o, m, raw) for i, ((o, m), raw) in enumerate(zip(items, raws, strict=True)) if raw]
             consenting = await uow.repo.location_consenting([o.member_id for _, o, _, _ in heard if o.member_id])
-            keyed = []
+            steps = []
             for i, o, m, raw in heard:
                 member = o.member_id if o.member_id in consenting else ""
                 key = self.device_key(o.device_id, member, o.observed_at.date().isoformat())
-                keyed.append((i, o, m, raw, member, key))
-            devices = await uow.repo.devices_for_update([(o.store_id, key) for _, o, _, _, _, key in keyed])
-            triggers = await uow.repo.dwell_triggers_of([o.store_id for _, o, _, _, _, _ in keyed])
-            changed: dict[tuple[str, str], dict[str, Any]] = {}
-            fixes: list[dict[str, Any]] = []
-            for i, o, m, raw, member, key in keyed:
-                device = devices.get((o.store_id, key)) or new_device(o.store_id, key)
-                tracked, after = self._step(m, o, raw, member, device, thresholds_of(triggers.get(o.store_id, [])))
-                outcomes[i] = tracked
-                if after is None:
-                    continue
-                devices[(o.store_id, key)] = changed[(o.store_id, key)] = after
-                fixes.append(fix_row(tracked.fix, key, member))
-                apply_changes(uow, m, o.store_id, key, member, tracked.changes)
-            await uow.repo.save_devices(list(changed.values()))
+                steps.append(Step(i, o, m, raw, member, (o.store_id, key)))
+            triggers = await uow.repo.dwell_triggers_of([step.observation.store_id for step in steps])
+            devices = {step.device: self.known.get(step.device) for step in steps}
+            devices.update(await uow.repo.devices([key for key, state in devices.items() if state is None]))
+            changed = self._apply(steps, devices, triggers, outcomes)
+            stale = await uow.repo.save_devices_if_unchanged(list(changed.values()))
+            if stale:
+                for device in stale:
+                    self.known.pop(device)
+                again = [step for step in steps if step.device in stale]
+                fresh: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(stale)
+                fresh.update(await uow.repo.devices(sorted(stale), for_update=True))
+                rewritten = self._apply(again, fresh, triggers, outcomes)
+                await uow.repo.save_devices(list(rewritten.values()))
+                changed.update(rewritten)
+            fixes = []
+            for step in steps:
+                tracked = outcomes[step.index]
+                if tracked is not None and not step.late:
+                    fixes.append(fix_row(tracked.fix, step.device[1], step.member))
+                    apply_changes(uow, step.model, step.device[0], step.device[1], step.member, tracked.changes)
             await uow.repo.add_fixes(fixes)
+        for device, state in changed.items():
+            self.known.put(device, state)
         return outcomes
+
+    def _apply(
+        self,
+        steps: Sequence[Step],
+        devices: dict[tuple[str, str], dict[str, Any] | None],
+        triggers: dict[str, list[list[Any]]],
+        outcomes: list[Tracked | None],
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The steps applied in order to the devices' states; the states to write, each one
+        version past the state it started from."""
+        changed: dict[tuple[str, str], dict[str, Any]] = {}
+        started: dict[tuple[str, str], int] = {}
+        for step in steps:
+            device = devices.get(step.device) or new_device(*step.device)
+            started.setdefault(step.device, device["version"])
+            by_zone = thresholds_of(triggers.get(step.device[0], []))
+            tracked, after = self._step(step.model, step.observation, step.raw, step.member, device, by_zone)
+            outcomes[step.index] = tracked
+            step.late = after is None
+            if after is not None:
+                after["version"] = started[step.device] + 1
+                devices[step.device] = changed[step.device] = after
+        return changed
 
     @staticmethod
     def _estimates(items: Sequence[tuple[Observation, StoreModel]]) -> list[RawFix | None]:
@@ -285,7 +340,6 @@ class Tracking:
             "last_fix_at": observation.observed_at,
             "last_seen_at": observation.observed_at,
             "presence": presence_json(presence),
-            "version": device["version"] + 1,
         }
         return Tracked(fix, changes), after
 
@@ -299,6 +353,7 @@ class Tracking:
                     model = await self.models.get(device.store_id)
                 except FailedPrecondition:
                     model = None
+                self.known.pop((device.store_id, device.device_id))
                 _, changes = end_visit(presence_of(device.presence))
                 device.presence = presence_json(Presence())
                 device.last_seen_at = None

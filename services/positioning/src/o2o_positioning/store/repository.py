@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from o2o_runtime.pagination import PageRequest, keyset
-from o2o_runtime.upsert import upsert
+from o2o_runtime.upsert import upsert, upsert_next_version
 from sqlalchemy import delete, func, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,9 @@ from o2o_positioning.store.tables import (
     ZoneItemRow,
     ZoneRow,
 )
+
+DEVICE_KEY = ["store_id", "device_id"]
+DEVICE_STATE = ["member_id", "track", "floor", "presence", "last_fix_at", "last_seen_at", "version"]
 
 
 class Repository:
@@ -106,9 +109,11 @@ class Repository:
 
     # ---- devices -----------------------------------------------------------------------
 
-    async def devices_for_update(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The live state of many devices as plain rows, locked in key order (two replicas
-        locking overlapping batches never deadlock)."""
+    async def devices(
+        self, keys: Sequence[tuple[str, str]], *, for_update: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The live state of many devices as plain rows; locked (in key order, so two
+        replicas locking overlapping batches never deadlock) when for_update."""
         if not keys:
             return {}
         table = DeviceRow.__table__  # type: ignore[attr-defined]
@@ -119,21 +124,25 @@ class Repository:
                 table.c.device_id.in_(sorted({d for _, d in keys})),
             )
             .order_by(table.c.store_id, table.c.device_id)
-            .with_for_update()
         )
+        if for_update:
+            query = query.with_for_update()
         rows = (await self.session.exec(query)).all()
         wanted = set(keys)
         found = {(row.store_id, row.device_id): dict(row._mapping) for row in rows}
         return {key: row for key, row in found.items() if key in wanted}
 
     async def save_devices(self, rows: Sequence[dict[str, Any]]) -> None:
-        await upsert(
-            self.session,
-            DeviceRow,
-            rows,
-            keys=["store_id", "device_id"],
-            replace=["member_id", "track", "floor", "presence", "last_fix_at", "last_seen_at", "version"],
-        )
+        await upsert(self.session, DeviceRow, rows, keys=DEVICE_KEY, replace=DEVICE_STATE)
+
+    async def save_devices_if_unchanged(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Writes each device's state only where the stored one is the version before it (or
+        none is stored yet); the keys of those written by someone else meanwhile, left as
+        they are."""
+        if not rows:
+            return set()
+        written = await upsert_next_version(self.session, DeviceRow, rows, keys=DEVICE_KEY, replace=DEVICE_STATE)
+        return {(row["store_id"], row["device_id"]) for row in rows} - {(str(s), str(d)) for s, d in written}
 
     async def add_fixes(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -173,8 +182,14 @@ class Repository:
 
     async def unlink_member(self, member_id: str) -> None:
         """Erasure or withdrawn consent: the member's devices and history become anonymous."""
-        for table in (DeviceRow, FixRow, StayRow):
+        for table in (FixRow, StayRow):
             await self.session.exec(update(table).where(col(table.member_id) == member_id).values(member_id=""))
+        # A new version: a replica holding the device's state in memory reads it again.
+        await self.session.exec(
+            update(DeviceRow)
+            .where(col(DeviceRow.member_id) == member_id)
+            .values(member_id="", version=col(DeviceRow.version) + 1)
+        )
 
     async def forget_member(self, member_id: str) -> None:
         await self.unlink_member(member_id)
