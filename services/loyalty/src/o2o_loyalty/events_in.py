@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,6 +13,7 @@ from o2o.events.v1 import (
     receipts_events_pb2,
     recs_events_pb2,
 )
+from o2o_runtime.events import Delivered
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitOfWork
 from o2o_runtime.wellknown import OutOfRange, from_timestamp
@@ -82,24 +84,32 @@ class EventHandlers:
     def __init__(self, campaigns: Campaigns) -> None:
         self.campaigns = campaigns
 
-    async def receipt_sold(self, uow: Uow, event: Sold, _envelope: Envelope) -> None:
-        sale = sale_of(event)
-        earned = await earning.earn(uow, sale)
-        if earned is None:
-            return
-        now = utcnow()
-        await reward_first_purchase(uow, earned.member, now)
-        occasion = Occasion(
-            member_id=sale.member_id,
-            trigger=TriggerKind.PURCHASE,
-            key=f"receipt:{sale.receipt_id}",
-            store_id=sale.store_id,
-            receipt_id=sale.receipt_id,
-            spend_minor=sale.total_minor,
-            currency_code=sale.currency_code,
-            earned_points=earned.points,
-        )
-        await self.campaigns.trigger(uow, occasion, now, earned.member)
+    async def receipts_issued(self, uow: Uow, events: Sequence[Delivered[receipts_events_pb2.ReceiptIssued]]) -> None:
+        await self._sold(uow, [event.payload for event in events])
+
+    async def receipts_claimed(self, uow: Uow, events: Sequence[Delivered[receipts_events_pb2.ReceiptClaimed]]) -> None:
+        await self._sold(uow, [event.payload for event in events])
+
+    async def _sold(self, uow: Uow, events: Sequence[Sold]) -> None:
+        """A run of sales of one fetched batch, earned together; then, sale by sale, the
+        referral it completes and the campaigns it sets off."""
+        done = await earning.earn(uow, [sale_of(event) for event in events])
+        await uow.repo.read_referrals_of([earned.sale.member_id for earned in done])
+        for earned in done:
+            sale = earned.sale
+            now = utcnow()
+            await reward_first_purchase(uow, earned.member, now)
+            occasion = Occasion(
+                member_id=sale.member_id,
+                trigger=TriggerKind.PURCHASE,
+                key=f"receipt:{sale.receipt_id}",
+                store_id=sale.store_id,
+                receipt_id=sale.receipt_id,
+                spend_minor=sale.total_minor,
+                currency_code=sale.currency_code,
+                earned_points=earned.points,
+            )
+            await self.campaigns.trigger(uow, occasion, now, earned.member)
 
     async def receipt_refunded(self, uow: Uow, event: receipts_events_pb2.ReceiptRefunded, _envelope: Envelope) -> None:
         await earning.refund(uow, refund_of(event))

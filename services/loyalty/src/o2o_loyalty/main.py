@@ -7,7 +7,7 @@ from datetime import timedelta
 from o2o.events.v1 import identity_events_pb2, positioning_events_pb2, receipts_events_pb2, recs_events_pb2
 from o2o.loyalty.v1 import loyalty_pb2_grpc
 from o2o_runtime.clients import ServiceToken
-from o2o_runtime.events import Subscription, on
+from o2o_runtime.events import Subscription, on, on_batch
 from o2o_runtime.identity_client import IdentityClient
 from o2o_runtime.server import Mounted, Runtime, ServiceDefinition, run
 from o2o_runtime.tasks import periodic
@@ -58,8 +58,8 @@ async def mount(runtime: Runtime) -> Mounted:
                 "receipts",
                 units,
                 [
-                    on(receipts_events_pb2.ReceiptIssued, handlers.receipt_sold),
-                    on(receipts_events_pb2.ReceiptClaimed, handlers.receipt_sold),
+                    on_batch(receipts_events_pb2.ReceiptIssued, handlers.receipts_issued),
+                    on_batch(receipts_events_pb2.ReceiptClaimed, handlers.receipts_claimed),
                     on(receipts_events_pb2.ReceiptRefunded, handlers.receipt_refunded),
                 ],
             ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from o2o_runtime.db import Database
 from o2o_runtime.errors import AlreadyExists
 from o2o_runtime.pagination import Page, PageRequest
 from o2o_runtime.timeutil import as_utc, utcnow
@@ -15,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from o2o_loyalty.app.documents import load_rules, load_tiers
 from o2o_loyalty.app.ledger import MemberLedger, Source
 from o2o_loyalty.app.tiers import review_tier, tier_of
-from o2o_loyalty.domain import ledger, tiers
-from o2o_loyalty.domain.ledger import Balance, EntryKind, Lot, SourceKind
-from o2o_loyalty.store import AccountRow, AdjustmentRow, LedgerEntryRow, Repository
+from o2o_loyalty.domain import tiers
+from o2o_loyalty.domain.ledger import Balance, EntryKind, SourceKind
+from o2o_loyalty.store import ACCOUNT_VIEW, AdjustmentRow, LedgerEntryRow, Repository
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,27 @@ class Adjustment:
     staff_id: str
 
 
-async def account_view(repo: Repository, member_id: str, now: datetime) -> AccountView:
-    """What the member has now; a member who never earned has an empty account."""
-    account = await repo.account(member_id) or AccountRow(member_id=member_id, created_at=now)
-    lots = [
-        Lot(r.entry_id, r.remaining, as_utc(r.available_at), as_utc(r.expire_at)) for r in await repo.lots(member_id)
-    ]
+async def account_view(repo: Repository, database: Database, member_id: str, now: datetime) -> AccountView:
+    """What the member has now; a member who never earned has an empty account. One
+    statement whatever the member's history (the tier ladder comes from the documents' cache)."""
     ladder = await load_tiers(repo)
-    tier = tier_of(ladder, account.tier_id)
     currency_code = ladder[0].currency_code if ladder else ""
-    spend = await repo.rolling_spend(member_id, currency_code, tiers.window_start(now)) if currency_code else 0
+    params = {"member_id": member_id, "now": now, "currency_code": currency_code, "from_month": tiers.window_start(now)}
+    found = await database.fetch_one(ACCOUNT_VIEW, params)
+    assert found is not None
+    debt, lifetime, tier_id, anniversary, available, pending, soonest, expiring, spend = found
+    tier = tier_of(ladder, tier_id or "")
     return AccountView(
         member_id=member_id,
-        balance=ledger.balance(lots, account.debt_points, now),
-        lifetime_points=account.lifetime_points,
-        tier_id=account.tier_id,
+        balance=Balance(
+            int(available) - int(debt or 0), int(pending), int(expiring), as_utc(soonest) if soonest else None
+        ),
+        lifetime_points=int(lifetime or 0),
+        tier_id=tier_id or "",
         tier_name=tier.name if tier else "",
-        qualifying_spend_minor=spend,
+        qualifying_spend_minor=int(spend) if currency_code else 0,
         currency_code=currency_code,
-        tier_anniversary=as_utc(account.tier_anniversary_at) if account.tier_anniversary_at else None,
+        tier_anniversary=as_utc(anniversary) if anniversary else None,
     )
 
 
@@ -69,7 +72,7 @@ class Accounts:
 
     async def get(self, member_id: str) -> AccountView:
         async with self.uow.read() as repo:
-            return await account_view(repo, member_id, utcnow())
+            return await account_view(repo, self.uow.database, member_id, utcnow())
 
     async def ledger(self, member_id: str, page: PageRequest) -> Page[LedgerEntryRow]:
         async with self.uow.read() as repo:
@@ -110,7 +113,7 @@ class Accounts:
                     raise
                 entry = await self._replayed(uow.repo, done, command)
         async with self.uow.read() as repo:
-            return entry, await account_view(repo, command.member_id, utcnow())
+            return entry, await account_view(repo, self.uow.database, command.member_id, utcnow())
 
     async def _replayed(self, repo: Repository, done: AdjustmentRow, command: Adjustment) -> LedgerEntryRow:
         if done.points != command.points or done.reason != command.reason:

@@ -119,7 +119,7 @@ class Rewards:
                     raise
                 done, coupon = found, await self._replayed(repo, found, command)
         async with self.uow.read() as repo:
-            view = await account_view(repo, command.member_id, utcnow())
+            view = await account_view(repo, self.uow.database, command.member_id, utcnow())
         return Redeemed(done.redemption_id, coupon, self.code(coupon.coupon_id), view)
 
     async def _redeem(self, member: MemberLedger, command: Redeem, now: datetime) -> tuple[RedemptionRow, CouponRow]:

@@ -1,6 +1,6 @@
 """Loyalty's storage: tables and the repository the use cases read and write through."""
 
-from o2o_loyalty.store.queries import Repository
+from o2o_loyalty.store.queries import ACCOUNT_VIEW, Repository
 from o2o_loyalty.store.tables import (
     AccountRow,
     AdjustmentRow,
@@ -20,6 +20,7 @@ from o2o_loyalty.store.tables import (
 )
 
 __all__ = [
+    "ACCOUNT_VIEW",
     "AccountRow",
     "AdjustmentRow",
     "CampaignRow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ PROFILE_FIELDS = ("birth_year", "birth_month", "birth_day", "gender", "income_ba
 class CampaignQueries:
     session: AsyncSession
     _running: dict[int, list[Any]]
+    _invitees: dict[str, ReferralRow | None]
 
     # ---- member profiles ----------------------------------------------------------------
 
@@ -137,8 +139,17 @@ class CampaignQueries:
         return (await self.session.exec(query)).first()
 
     async def referral_of_invitee(self, member_id: str) -> ReferralRow | None:
+        if member_id in self._invitees:
+            return self._invitees[member_id]
         query = select(ReferralRow).where(ReferralRow.invitee_member_id == member_id)
         return (await self.session.exec(query)).first()
+
+    async def read_referrals_of(self, invitee_ids: Sequence[str]) -> None:
+        """The referrals of a batch's members, in one statement; referral_of_invitee then
+        answers for them from memory (the rows are the session's, so changes show)."""
+        query = select(ReferralRow).where(col(ReferralRow.invitee_member_id).in_(sorted(set(invitee_ids))))
+        found = {row.invitee_member_id: row for row in (await self.session.exec(query)).all()}
+        self._invitees.update({member_id: found.get(member_id) for member_id in invitee_ids})
 
     async def has_earned(self, member_id: str) -> bool:
         query = select(EarnedReceiptRow.receipt_id).where(EarnedReceiptRow.member_id == member_id).limit(1)

@@ -9,7 +9,8 @@ from typing import Any
 
 from o2o_runtime.pagination import Page, PageRequest, keyset
 from o2o_runtime.upsert import insert_new, upsert
-from sqlalchemy import func, update
+from sqlalchemy import DateTime, Select, bindparam, func, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,11 +23,54 @@ from o2o_loyalty.store.tables import (
     LedgerEntryRow,
     LotRow,
     RedemptionRow,
+    ReferralRow,
     RefundRow,
     RewardRow,
     SettingRow,
     SpendMonthRow,
 )
+
+
+def _account_view() -> Select[Any]:
+    """A member's account and what their live lots add up to (available, pending, the soonest
+    expiry and what expires then) with their rolling spend, as one row of scalar subqueries:
+    the account by key, the lots through the (member_id, expire_at) index, no lot read into
+    the process whatever the member's history. An account never created reads as NULLs."""
+    member_id: Any = bindparam("member_id")
+    now: Any = bindparam("now", type_=DateTime(timezone=True))
+    live = (col(LotRow.member_id) == member_id, col(LotRow.remaining) > 0, col(LotRow.expire_at) > now)
+    remaining = func.coalesce(func.sum(col(LotRow.remaining)), 0)
+    soonest = core_select(func.min(col(LotRow.expire_at))).where(*live).scalar_subquery()
+
+    def account(column: Any) -> Any:
+        return core_select(column).where(col(AccountRow.member_id) == member_id).scalar_subquery()
+
+    def lots(*where: Any) -> Any:
+        return core_select(remaining).where(*live, *where).scalar_subquery()
+
+    spend = (
+        core_select(func.coalesce(func.sum(col(SpendMonthRow.amount_minor)), 0))
+        .where(
+            col(SpendMonthRow.member_id) == member_id,
+            col(SpendMonthRow.currency_code) == bindparam("currency_code"),
+            col(SpendMonthRow.month) >= bindparam("from_month"),
+        )
+        .scalar_subquery()
+    )
+    return core_select(
+        account(col(AccountRow.debt_points)),
+        account(col(AccountRow.lifetime_points)),
+        account(col(AccountRow.tier_id)),
+        account(col(AccountRow.tier_anniversary_at)),
+        lots(col(LotRow.available_at) <= now),
+        lots(col(LotRow.available_at) > now),
+        soonest,
+        lots(col(LotRow.expire_at) == soonest),
+        spend,
+    )
+
+
+ACCOUNT_VIEW = _account_view()
 
 
 class Repository(CampaignQueries):
@@ -42,6 +86,12 @@ class Repository(CampaignQueries):
         # Each member's ledger opened in this unit of work (app.ledger.MemberLedger), by member.
         self.ledgers: dict[str, Any] = {}
         self._running: dict[int, list[Any]] = {}
+        self._invitees: dict[str, ReferralRow | None] = {}
+        # Rolling spend read for a batch of members, kept current by this unit's own changes:
+        # (member, currency) -> (from month, month -> amount); and spend counted but not yet
+        # written (write_spend writes it in one statement).
+        self._spend: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+        self._unwritten_spend: dict[tuple[str, str, int], int] = {}
 
     # ---- accounts and lots ------------------------------------------------------------
 
@@ -57,6 +107,33 @@ class Repository(CampaignQueries):
         await upsert(self.session, AccountRow, [{"member_id": member_id, "created_at": now}], keys=["member_id"])
         found = await self.account(member_id, for_update=True)
         assert found is not None
+        return found
+
+    async def locked_accounts(self, member_ids: Sequence[str], now: datetime) -> list[AccountRow]:
+        """The accounts of a batch's members, created if new, locked in member order (two
+        batches touching the same members wait for each other instead of deadlocking)."""
+        ordered = sorted(set(member_ids))
+        await insert_new(
+            self.session, AccountRow, [{"member_id": m, "created_at": now} for m in ordered], keys=["member_id"]
+        )
+        query = (
+            select(AccountRow)
+            .where(col(AccountRow.member_id).in_(ordered))
+            .order_by(col(AccountRow.member_id))
+            .with_for_update()
+        )
+        return list((await self.session.exec(query)).all())
+
+    async def lots_of(self, member_ids: Sequence[str]) -> dict[str, list[LotRow]]:
+        """The open lots of several members, each member's in expiry order."""
+        query = (
+            select(LotRow)
+            .where(col(LotRow.member_id).in_(sorted(set(member_ids))))
+            .order_by(col(LotRow.member_id), col(LotRow.expire_at), col(LotRow.entry_id))
+        )
+        found: dict[str, list[LotRow]] = {member_id: [] for member_id in member_ids}
+        for row in (await self.session.exec(query)).all():
+            found[row.member_id].append(row)
         return found
 
     async def lots(self, member_id: str) -> list[LotRow]:
@@ -123,6 +200,26 @@ class Repository(CampaignQueries):
             update(EarnedReceiptRow).where(col(EarnedReceiptRow.receipt_id) == receipt_id).values(lines=lines)
         )
 
+    async def earned_of(self, receipt_ids: Sequence[str]) -> set[str]:
+        """Which of these receipts have earned already."""
+        query = select(EarnedReceiptRow.receipt_id).where(
+            col(EarnedReceiptRow.receipt_id).in_(sorted(set(receipt_ids)))
+        )
+        return set((await self.session.exec(query)).all())
+
+    async def claim_receipts(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Records a batch's receipts as earned in one statement; how many were new."""
+        return len(await insert_new(self.session, EarnedReceiptRow, rows, keys=["receipt_id"]))
+
+    async def waiting_refunds_of(self, original_receipt_ids: Sequence[str]) -> dict[str, list[RefundRow]]:
+        query = select(RefundRow).where(
+            col(RefundRow.original_receipt_id).in_(sorted(set(original_receipt_ids))), col(RefundRow.applied).is_(False)
+        )
+        found: dict[str, list[RefundRow]] = {}
+        for row in (await self.session.exec(query)).all():
+            found.setdefault(row.original_receipt_id, []).append(row)
+        return found
+
     async def record_refund(self, row: dict[str, Any]) -> bool:
         return bool(await insert_new(self.session, RefundRow, [row], keys=["refund_receipt_id"]))
 
@@ -138,7 +235,51 @@ class Repository(CampaignQueries):
                 update(RefundRow).where(col(RefundRow.refund_receipt_id).in_(refund_ids)).values(applied=True)
             )
 
+    async def read_spend(self, member_ids: Sequence[str], currency_code: str, from_month: int) -> None:
+        """Reads the rolling spend of a batch's members in one statement; rolling_spend then
+        answers from memory, counting this unit's own changes."""
+        query = select(SpendMonthRow.member_id, SpendMonthRow.month, SpendMonthRow.amount_minor).where(
+            col(SpendMonthRow.member_id).in_(sorted(set(member_ids))),
+            SpendMonthRow.currency_code == currency_code,
+            col(SpendMonthRow.month) >= from_month,
+        )
+        months: dict[str, dict[int, int]] = {member_id: {} for member_id in member_ids}
+        for member_id, month, amount in (await self.session.exec(query)).all():
+            months[member_id][int(month)] = int(amount)
+        for (member_id, currency, month), amount in self._unwritten_spend.items():
+            if currency == currency_code and month >= from_month and member_id in months:
+                months[member_id][month] = months[member_id].get(month, 0) + amount
+        for member_id, by_month in months.items():
+            self._spend[(member_id, currency_code)] = (from_month, by_month)
+
+    def count_spend(self, member_id: str, currency_code: str, month: int, amount_minor: int) -> None:
+        """Spend to be written by write_spend, with the rest of the batch's."""
+        key = (member_id, currency_code, month)
+        self._unwritten_spend[key] = self._unwritten_spend.get(key, 0) + amount_minor
+        self._remember_spend(member_id, currency_code, month, amount_minor)
+
+    async def write_spend(self) -> None:
+        rows = [
+            {"member_id": m, "currency_code": c, "month": month, "amount_minor": amount}
+            for (m, c, month), amount in sorted(self._unwritten_spend.items())
+        ]
+        self._unwritten_spend.clear()
+        if rows:
+            await upsert(
+                self.session,
+                SpendMonthRow,
+                rows,
+                keys=["member_id", "currency_code", "month"],
+                add=["amount_minor"],
+            )
+
+    def _remember_spend(self, member_id: str, currency_code: str, month: int, amount_minor: int) -> None:
+        known = self._spend.get((member_id, currency_code))
+        if known is not None and month >= known[0]:
+            known[1][month] = known[1].get(month, 0) + amount_minor
+
     async def add_spend(self, member_id: str, currency_code: str, month: int, amount_minor: int) -> None:
+        self._remember_spend(member_id, currency_code, month, amount_minor)
         await upsert(
             self.session,
             SpendMonthRow,
@@ -148,6 +289,9 @@ class Repository(CampaignQueries):
         )
 
     async def rolling_spend(self, member_id: str, currency_code: str, from_month: int) -> int:
+        known = self._spend.get((member_id, currency_code))
+        if known is not None and known[0] <= from_month:
+            return sum(amount for month, amount in known[1].items() if month >= from_month)
         query = select(func.coalesce(func.sum(SpendMonthRow.amount_minor), 0)).where(
             SpendMonthRow.member_id == member_id,
             SpendMonthRow.currency_code == currency_code,
