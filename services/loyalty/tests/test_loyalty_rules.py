@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,6 +88,27 @@ def test_expired_lots_leave_the_balance() -> None:
 
 
 LADDER = [Tier("silver", "Silver", 0, "CNY", 0), Tier("gold", "Gold", 100_000, "CNY", 1500)]
+
+
+def test_lot_totals_kept_by_credits_match_the_totals_of_the_lots() -> None:
+    """Earning tells the balance from lot totals and the lots it adds, never reading the
+    member's lots: it must be what the lots themselves add up to."""
+    rng = random.Random(5)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for _ in range(200):
+        held: list[Lot] = []
+        kept = ledger.totals(held, now)
+        for i in range(rng.randint(1, 12)):
+            lot = Lot(
+                f"lot-{i}",
+                rng.choice([0, 5, 10, 25]),
+                now + timedelta(days=rng.choice([-20, -1, 0, 3, 14])),
+                now + timedelta(days=rng.choice([-2, 0, 30, 30, 365])),
+            )
+            held.append(lot)
+            kept = ledger.with_lot(kept, lot, now)
+            assert kept == ledger.totals(held, now)
+    assert ledger.balance(held, 7, now) == ledger.totals(held, now).less(7)
 
 
 def test_tiers_upgrade_at_once_and_downgrade_only_at_the_anniversary() -> None:

@@ -131,7 +131,7 @@ class Accounts:
         for member_id in members:
             async with self.uow() as uow:
                 member = await MemberLedger.open(uow, member_id, now)
-                for entry_id in member.expired_lots():
+                for entry_id in await member.expired_lots():
                     await member.expire(entry_id)
         return len(due)
 

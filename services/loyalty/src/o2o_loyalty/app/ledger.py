@@ -1,5 +1,6 @@
-"""One member's points inside a unit of work: the account locked, its open lots loaded, entries
-appended, lots written back, and PointsChanged for each movement."""
+"""One member's points inside a unit of work: the account locked, its open lots loaded (or,
+for earning, only what they add up to), entries appended, lots written back, and
+PointsChanged for each movement."""
 
 from __future__ import annotations
 
@@ -25,12 +26,35 @@ class Source:
 
 
 class MemberLedger:
-    def __init__(self, uow: UnitOfWork[Repository], account: AccountRow, rows: list[LotRow], now: datetime) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork[Repository],
+        account: AccountRow,
+        rows: list[LotRow] | None,
+        now: datetime,
+        totals: Balance | None = None,
+    ) -> None:
+        """With rows, the member's open lots; without, only what they add up to (totals):
+        enough to credit and to tell the balance, and the lots are read when first spent."""
         self.uow = uow
         self.account = account
         self.now = now
+        self._rows: dict[str, LotRow] = {}
+        self._lots: list[Lot] | None = None
+        self._totals = totals or Balance(0, 0, 0, None)
+        if rows is not None:
+            self._hold(rows)
+
+    def _hold(self, rows: list[LotRow]) -> None:
         self._rows = {row.entry_id: row for row in rows}
         self._lots = [Lot(r.entry_id, r.remaining, as_utc(r.available_at), as_utc(r.expire_at)) for r in rows]
+
+    async def _open_lots(self) -> list[Lot]:
+        if self._lots is None:
+            # The session flushes first: lots credited in this unit are among those read.
+            self._hold(await self.uow.repo.lots(self.member_id))
+        assert self._lots is not None
+        return self._lots
 
     @classmethod
     async def open(cls, uow: UnitOfWork[Repository], member_id: str, now: datetime) -> MemberLedger:
@@ -39,6 +63,7 @@ class MemberLedger:
         opened: MemberLedger | None = uow.repo.ledgers.get(member_id)
         if opened is not None:
             opened.now = max(opened.now, now)
+            await opened._open_lots()
             return opened
         account = await uow.repo.locked_account(member_id, now)
         member = cls(uow, account, await uow.repo.lots(member_id), now)
@@ -49,7 +74,8 @@ class MemberLedger:
     async def open_many(
         cls, uow: UnitOfWork[Repository], member_ids: Sequence[str], now: datetime
     ) -> dict[str, MemberLedger]:
-        """The ledgers of a batch's members, locked, in three statements for all of them."""
+        """The ledgers of a batch's members, locked, with their lot totals: a few statements
+        for all of them, whatever their history (their lots are read only if spent from)."""
         opened: dict[str, MemberLedger] = {}
         for member_id in member_ids:
             known: MemberLedger | None = uow.repo.ledgers.get(member_id)
@@ -60,9 +86,9 @@ class MemberLedger:
         if new:
             accounts = await uow.repo.locked_accounts(new, now)
             # Read once the accounts are locked: no other change of these lots can come between.
-            lots = await uow.repo.lots_of(new)
+            totals = await uow.repo.lot_totals_of(new, now)
             for account in accounts:
-                member = cls(uow, account, lots[account.member_id], now)
+                member = cls(uow, account, None, now, totals[account.member_id])
                 uow.repo.ledgers[account.member_id] = opened[account.member_id] = member
         return opened
 
@@ -71,6 +97,8 @@ class MemberLedger:
         return self.account.member_id
 
     def balance(self) -> Balance:
+        if self._lots is None:
+            return self._totals.less(self.account.debt_points)
         return ledger.balance(self._lots, self.account.debt_points, self.now)
 
     def credit(
@@ -95,36 +123,41 @@ class MemberLedger:
                 expire_at=expire_at,
             )
             self.uow.repo.add(row)
-            self._rows[row.entry_id] = row
-            self._lots.append(Lot(row.entry_id, kept, available_at, expire_at))
+            lot = Lot(row.entry_id, kept, available_at, expire_at)
+            if self._lots is None:
+                self._totals = ledger.with_lot(self._totals, lot, self.now)
+            else:
+                self._rows[row.entry_id] = row
+                self._lots.append(lot)
         self.uow.session.add(self.account)
         return self._emit(entry)
 
     async def spend(self, kind: EntryKind, points: int, source: Source, field: str) -> LedgerEntryRow:
         """Spends available points, soonest to expire first; refused when they do not cover it."""
-        taken = ledger.spend(self._lots, self.account.debt_points, points, self.now, field)
+        taken = ledger.spend(await self._open_lots(), self.account.debt_points, points, self.now, field)
         await self._write_back(taken)
         return self._emit(self._entry(kind, -points, source))
 
     async def take_back(self, kind: EntryKind, points: int, source: Source, from_lot: str = "") -> LedgerEntryRow:
         """Takes points back whatever is left: from from_lot first (a refunded sale's own
         lot), then any lot; the rest becomes debt, so the balance may go negative."""
-        preferred = [lot for lot in self._lots if lot.entry_id == from_lot]
+        lots = await self._open_lots()
+        preferred = [lot for lot in lots if lot.entry_id == from_lot]
         taken, short = ledger.take_back(preferred, points, self.now)
         if short:
-            more, short = ledger.take_back([lot for lot in self._lots if lot.entry_id != from_lot], short, self.now)
+            more, short = ledger.take_back([lot for lot in lots if lot.entry_id != from_lot], short, self.now)
             taken |= more
         self.account.debt_points += short
         self.uow.session.add(self.account)
         await self._write_back(taken)
         return self._emit(self._entry(kind, -points, source))
 
-    def expired_lots(self) -> list[str]:
-        return [lot.entry_id for lot in self._lots if lot.remaining > 0 and lot.expire_at <= self.now]
+    async def expired_lots(self) -> list[str]:
+        return [lot.entry_id for lot in await self._open_lots() if lot.remaining > 0 and lot.expire_at <= self.now]
 
     async def expire(self, entry_id: str) -> LedgerEntryRow | None:
         """What is left of a lot past its expiry leaves the balance."""
-        lot = next((lot for lot in self._lots if lot.entry_id == entry_id), None)
+        lot = next((lot for lot in await self._open_lots() if lot.entry_id == entry_id), None)
         if lot is None or lot.remaining <= 0:
             return None
         points = lot.remaining
@@ -133,7 +166,8 @@ class MemberLedger:
         return self._emit(self._entry(EntryKind.EXPIRE, -points, Source(SourceKind.LEDGER, entry_id)))
 
     async def _write_back(self, taken: dict[str, int]) -> None:
-        for lot in self._lots:
+        lots = await self._open_lots()
+        for lot in lots:
             if lot.entry_id not in taken:
                 continue
             row = self._rows[lot.entry_id]
@@ -143,7 +177,7 @@ class MemberLedger:
             else:
                 row.remaining = lot.remaining
                 self.uow.session.add(row)
-        self._lots = [lot for lot in self._lots if lot.remaining > 0]
+        self._lots = [lot for lot in lots if lot.remaining > 0]
 
     def _entry(
         self,

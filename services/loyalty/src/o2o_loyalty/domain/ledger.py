@@ -62,15 +62,36 @@ class Balance:
     def total(self) -> int:
         return self.available + self.pending
 
+    def less(self, debt: int) -> Balance:
+        return Balance(self.available - debt, self.pending, self.next_expiring, self.next_expiry)
+
 
 def balance(lots: Sequence[Lot], debt: int, now: datetime) -> Balance:
     """Debt counts against what is available (which may go negative with it)."""
+    return totals(lots, now).less(debt)
+
+
+def totals(lots: Sequence[Lot], now: datetime) -> Balance:
+    """What the live lots add up to, before any debt."""
     live = [lot for lot in lots if lot.live(now)]
-    available = sum(lot.remaining for lot in live if lot.available_at <= now) - debt
+    available = sum(lot.remaining for lot in live if lot.available_at <= now)
     pending = sum(lot.remaining for lot in live if lot.available_at > now)
     soonest = min((lot.expire_at for lot in live), default=None)
     expiring = sum(lot.remaining for lot in live if lot.expire_at == soonest) if soonest else 0
     return Balance(available, pending, expiring, soonest)
+
+
+def with_lot(before: Balance, lot: Lot, now: datetime) -> Balance:
+    """Lot totals with one more lot: what totals() would give, without the lots it adds to
+    (earning needs the balance after a credit, not the member's lots)."""
+    if not lot.live(now):
+        return before
+    available = before.available + (lot.remaining if lot.available_at <= now else 0)
+    pending = before.pending + (lot.remaining if lot.available_at > now else 0)
+    if before.next_expiry is None or lot.expire_at < before.next_expiry:
+        return Balance(available, pending, lot.remaining, lot.expire_at)
+    expiring = before.next_expiring + (lot.remaining if lot.expire_at == before.next_expiry else 0)
+    return Balance(available, pending, expiring, before.next_expiry)
 
 
 def by_expiry(lots: Sequence[Lot]) -> list[Lot]:
