@@ -9,7 +9,7 @@ from o2o_recs.domain.history import Effects, Line, Refund, Sale, SoldLine, count
 from o2o_recs.domain.recommend import Context, ItemFacts, Reason, Weights, recommend
 from o2o_recs.domain.replenish import HistoryItem, cycle_days, is_due, repeat_score
 from o2o_recs.domain.tags import infer
-from o2o_recs.domain.taste import Interactions, TasteModel
+from o2o_recs.domain.taste import Interactions, TasteModel, best_by_inner_product
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -120,3 +120,33 @@ def test_the_taste_model_survives_storage_whole() -> None:
     np.testing.assert_allclose(loaded.item_factors, model.item_factors)
     assert [sku for sku, _ in loaded.similar("a", 1)] == ["b"]
     assert loaded.for_member("nobody", 3) == []
+
+
+def test_the_bounded_search_finds_the_same_best_items_as_scoring_every_item() -> None:
+    rng = np.random.default_rng(3)
+    # Norms spread over orders of magnitude, as popularity spreads them in trained factors.
+    # Mildly spread, so that the search has to go through several blocks.
+    items = (rng.normal(size=(20_000, 8)) * (1 + rng.pareto(4.0, size=(20_000, 1)))).astype(np.float32)
+    norms = np.linalg.norm(items, axis=1)
+    order = np.argsort(-norms)
+    by_norm, sorted_norms = items[order], norms[order]
+    for limit in (1, 10, 50, 300, 25_000):
+        for _ in range(20):
+            query = rng.normal(size=8).astype(np.float32)
+            positions, scores = best_by_inner_product(query, by_norm, sorted_norms, limit)
+            every = items @ query
+            expected = np.sort(every)[::-1][:limit]
+            np.testing.assert_allclose(scores, expected, rtol=1e-5)
+            np.testing.assert_allclose(every[order[positions]], scores, rtol=1e-5)
+    assert len(best_by_inner_product(query, by_norm, sorted_norms, 0)[0]) == 0
+
+
+def test_a_member_is_offered_the_items_their_factors_score_highest() -> None:
+    rng = np.random.default_rng(4)
+    users = rng.normal(size=(3, 6)).astype(np.float32)
+    items = (rng.normal(size=(3_000, 6)) * rng.pareto(1.2, size=(3_000, 1))).astype(np.float32)
+    model = TasteModel(["m0", "m1", "m2"], [f"s{i}" for i in range(3_000)], users, items)
+    for member in range(3):
+        every = items @ users[member]
+        expected = [f"s{i}" for i in np.argsort(-every)[:20] if every[i] > 0]
+        assert [sku for sku, _, _ in model.for_member(f"m{member}", 20)] == expected

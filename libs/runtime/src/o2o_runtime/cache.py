@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from cachetools import TLRUCache
@@ -32,6 +32,19 @@ class TtlCache(Generic[K, V]):
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
         return None if entry is None else entry[1]
+
+    def get_many(self, keys: Iterable[K]) -> tuple[dict[K, V], list[K]]:
+        """The cached values of the keys (one lookup each), and the keys not cached."""
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        get = self._entries.get
+        for key in keys:
+            entry = get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                found[key] = entry[1]
+        return found, missing
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries

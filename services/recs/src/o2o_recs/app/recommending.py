@@ -4,7 +4,7 @@ pure blend (domain.recommend), the same code the evaluation command measures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from o2o_runtime.cache import TtlCache
@@ -61,11 +61,14 @@ def _together(rows: Sequence[tuple[str, str, int]], weights: dict[str, float]) -
     return [(sku, value, because[sku][1]) for sku, value in ordered]
 
 
-def _facts(items: dict[str, ItemRow], out_of_stock: set[str]) -> dict[str, ItemFacts]:
-    return {
-        sku: ItemFacts(sku, row.category, row.active, row.kind == KIND_ONE_OFF, sku not in out_of_stock)
-        for sku, row in items.items()
-    }
+def _facts(row: ItemRow) -> ItemFacts:
+    return ItemFacts(row.sku, row.category, row.active, row.kind == KIND_ONE_OFF)
+
+
+def _in_stock(items: dict[str, ItemFacts], out_of_stock: set[str]) -> dict[str, ItemFacts]:
+    for sku in out_of_stock & items.keys():
+        items[sku] = replace(items[sku], in_stock=False)
+    return items
 
 
 class Recommending:
@@ -73,7 +76,8 @@ class Recommending:
         self.units = units
         self.models = models
         self._popular: TtlCache[str, list[tuple[str, int]]] = TtlCache(10_000, SHARED_TTL_S)
-        self._items: TtlCache[str, ItemRow | None] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
+        # A catalog row with its facts for the blend (None: not in the catalog).
+        self._items: TtlCache[str, tuple[ItemRow, ItemFacts] | None] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
         self._neighbours: TtlCache[str, list[tuple[str, int]]] = TtlCache(CACHED_ITEMS, SHARED_TTL_S)
         self._shelves: TtlCache[tuple[str, str, str], list[tuple[str, int]]] = TtlCache(10_000, SHARED_TTL_S)
 
@@ -83,23 +87,18 @@ class Recommending:
 
         return await self._popular.get_or_load(store_id, load)
 
-    async def _catalog(self, repo: Repository, skus: Sequence[str]) -> dict[str, ItemRow]:
-        """Catalog rows of the skus (those in the catalog), from the cache where it has them."""
-        found: dict[str, ItemRow] = {}
-        missing = []
-        for sku in skus:
-            if sku in self._items:
-                row = self._items.get(sku)
-                if row is not None:
-                    found[sku] = row
-            else:
-                missing.append(sku)
-        loaded = await repo.items(missing)
-        for sku in missing:
-            row = loaded.get(sku)
-            self._items.put(sku, row)
-            if row is not None:
-                found[sku] = row
+    async def _catalog(self, repo: Repository, skus: Sequence[str]) -> dict[str, tuple[ItemRow, ItemFacts]]:
+        """Catalog rows and facts of the skus (those in the catalog), from the cache where it has them."""
+        cached, missing = self._items.get_many(skus)
+        found = {sku: entry for sku, entry in cached.items() if entry is not None}
+        if missing:
+            loaded = await repo.items(missing)
+            for sku in missing:
+                row = loaded.get(sku)
+                entry = None if row is None else (row, _facts(row))
+                self._items.put(sku, entry)
+                if entry is not None:
+                    found[sku] = entry
         return found
 
     async def recommend(self, query: RecommendationQuery) -> Answer:
@@ -130,11 +129,11 @@ class Recommending:
                     ]
                 context.zone = await self._zone(repo, query, member, now)
             skus = candidate_skus(context)
-            items = await self._catalog(repo, sorted(skus))
-            unavailable = await out_of_stock(self.units.database, query.store_id, sorted(skus))
-        context.items = _facts(items, unavailable)
+            catalog = await self._catalog(repo, sorted(skus))
+            unavailable = await out_of_stock(self.units.database, query.store_id, sorted(catalog))
+        context.items = _in_stock({sku: facts for sku, (_, facts) in catalog.items()}, unavailable)
         picks = recommend(context)
-        return Answer(picks, items, model.version)
+        return Answer(picks, {pick.sku: catalog[pick.sku][0] for pick in picks}, model.version)
 
     async def _bought_with(self, repo: Repository, seeds: Sequence[str]) -> list[tuple[str, str, int]]:
         """(seed, other, baskets) of the pairs most shared across the seeds, as the pair index

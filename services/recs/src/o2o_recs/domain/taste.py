@@ -20,6 +20,8 @@ ITERATIONS = 12
 REGULARIZATION = 0.05
 # Confidence of an observed purchase count c: 1 + ALPHA * log(1 + c).
 ALPHA = 8.0
+# Items scored per step of the bounded search (at least this many, or four times the limit).
+SCAN_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,14 @@ class TasteModel:
         self.sku_index = {sku: i for i, sku in enumerate(self.skus)}
         self.user_factors = user_factors
         self.item_factors = item_factors
-        norms = np.linalg.norm(item_factors, axis=1, keepdims=True)
-        self.unit_items = (item_factors / np.maximum(norms, 1e-9)).astype(np.float32)
+        norms = np.linalg.norm(item_factors, axis=1)
+        self.unit_items = (item_factors / np.maximum(norms, 1e-9)[:, None]).astype(np.float32)
+        # Items by factor norm, largest first: a member's score of an item is at most the two
+        # norms' product, so the search for the best stops as soon as no later item can beat
+        # the ones found (popular items carry the large norms, so that is usually one block).
+        self.norm_order = np.argsort(-norms, kind="stable")
+        self.items_by_norm = np.ascontiguousarray(item_factors[self.norm_order])
+        self.norms_by_norm = norms[self.norm_order]
 
     @classmethod
     def empty(cls) -> TasteModel:
@@ -93,15 +101,19 @@ class TasteModel:
         index = self.member_index.get(member_id)
         if index is None or not self.skus:
             return []
-        scores = self.item_factors @ self.user_factors[index]
-        top = _top(scores, limit)
-        top = [i for i in top if scores[i] > 0]
+        positions, scores = best_by_inner_product(
+            self.user_factors[index], self.items_by_norm, self.norms_by_norm, limit
+        )
+        picked = [
+            (int(self.norm_order[p]), float(score)) for p, score in zip(positions, scores, strict=True) if score > 0
+        ]
         known = [self.sku_index[sku] for sku in history if sku in self.sku_index]
-        if not known:
-            return [(self.skus[i], float(scores[i]), "") for i in top]
+        if not picked or not known:
+            return [(self.skus[i], score, "") for i, score in picked]
         # Every pick against every history item in one product: the most alike is the reason.
+        top = [i for i, _ in picked]
         likest = np.argmax(self.unit_items[top] @ self.unit_items[known].T, axis=1)
-        return [(self.skus[i], float(scores[i]), self.skus[known[int(j)]]) for i, j in zip(top, likest, strict=True)]
+        return [(self.skus[i], score, self.skus[known[int(j)]]) for (i, score), j in zip(picked, likest, strict=True)]
 
     def similar(self, sku: str, limit: int) -> list[tuple[str, float]]:
         index = self.sku_index.get(sku)
@@ -143,3 +155,28 @@ def _top(scores: NDArray[np.float32], limit: int) -> list[int]:
         head = np.argpartition(-scores, limit)[:limit]
         order = head[np.argsort(-scores[head])]
     return [int(i) for i in order]
+
+
+def best_by_inner_product(
+    query: NDArray[np.float32], items: NDArray[np.float32], norms: NDArray[np.float32], limit: int
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """The positions and scores of the limit items with the largest inner product with query,
+    best first (exact). items are ordered by norm, largest first, with norms their norms: a
+    block is scored only while its first item could still beat the limit-th best found."""
+    if limit <= 0 or not len(items):
+        return np.empty(0, np.intp), np.empty(0, np.float32)
+    reach = float(np.linalg.norm(query))
+    block = max(SCAN_BLOCK, 4 * limit)
+    best = np.empty(0, np.intp)
+    best_scores = np.empty(0, np.float32)
+    for start in range(0, len(items), block):
+        if len(best) == limit and best_scores.min() >= reach * norms[start]:
+            break
+        scores = np.concatenate([best_scores, items[start : start + block] @ query])
+        positions = np.concatenate([best, np.arange(start, start + min(block, len(items) - start))])
+        if len(scores) > limit:
+            keep = np.argpartition(-scores, limit)[:limit]
+            scores, positions = scores[keep], positions[keep]
+        best, best_scores = positions, scores
+    order = np.argsort(-best_scores, kind="stable")
+    return best[order], best_scores[order]
