@@ -124,8 +124,8 @@ def test_the_taste_model_survives_storage_whole() -> None:
 
 def test_the_bounded_search_finds_the_same_best_items_as_scoring_every_item() -> None:
     rng = np.random.default_rng(3)
-    # Norms spread over orders of magnitude, as popularity spreads them in trained factors.
-    # Mildly spread, so that the search has to go through several blocks.
+    # Norms only mildly spread (trained factors spread them far more), so that the search has
+    # to go through several blocks before it may stop.
     items = (rng.normal(size=(20_000, 8)) * (1 + rng.pareto(4.0, size=(20_000, 1)))).astype(np.float32)
     norms = np.linalg.norm(items, axis=1)
     order = np.argsort(-norms)
