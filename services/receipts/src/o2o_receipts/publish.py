@@ -96,13 +96,15 @@ def sale_attributed(sale: AttributedSale) -> events.SaleAttributed:
         channel=sale.channel,  # type: ignore[arg-type]
     )
     set_timestamp(event.occurred_time, sale.occurred_at)
-    set_money(event.earned, sale.earned_minor, currency)
+    earned = 0
     for line in sale.lines:
         added = event.lines.add(
             line_number=line.original_line_number or line.line_number, sku=line.sku, rate_bp=line.rate_bp
         )
         set_money(added.amount, line.amount_minor, currency)
         set_money(added.earned, line.earned_minor, currency)
+        earned += line.earned_minor
+    set_money(event.earned, earned, currency)
     return event
 
 

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -22,7 +21,7 @@ from o2o_runtime.db import utc_timestamp
 from o2o_runtime.ids import new_id
 from o2o_runtime.telemetry import trace_headers
 from o2o_runtime.timeutil import utcnow
-from o2o_runtime.wellknown import to_timestamp
+from o2o_runtime.wellknown import set_timestamp
 
 log = logging.getLogger("o2o.events")
 
@@ -96,20 +95,14 @@ def outbox_entry(producer: str, payload: Message, key: str = "") -> tuple[envelo
     """The envelope of an event and its outbox row (as column values), for a writer that
     inserts outbox rows in bulk. The trace context is the caller's current one."""
     event_type = payload.DESCRIPTOR.name
-    packed = any_pb2.Any()
-    packed.Pack(payload)
     now = utcnow()
     traceparent, tracestate = trace_headers()
     envelope = envelope_pb2.Envelope(
-        event_id=new_id(),
-        type=event_type,
-        producer=producer,
-        occurred_at=to_timestamp(now),
-        traceparent=traceparent,
-        tracestate=tracestate,
-        payload=packed,
-        key=key,
+        event_id=new_id(), type=event_type, producer=producer, traceparent=traceparent, tracestate=tracestate, key=key
     )
+    # Filled in place: no Timestamp or Any built and copied in (one per event written).
+    set_timestamp(envelope.occurred_at, now)
+    envelope.payload.Pack(payload)
     row = {
         "event_id": envelope.event_id,
         "subject": subject_for(producer, event_type),

@@ -246,12 +246,13 @@ def attribute(receipt: Receipt, binding: AdvisorBinding | None, book: RuleBook) 
     at = receipt.occurred_at
     # A backlog sale older than the latest serving is judged from the binding itself.
     since = binding.last_served_at if binding.last_served_at <= at else binding.bound_at
+    elapsed = at - since
     lines = []
     for line in receipt.lines:
         if line.associate_id == binding.staff_id:
             continue
         rule = book.rule_for(binding.store_id, line, receipt.channel, at)
-        if rule is None or at - since > rule.window:
+        if rule is None or elapsed > rule.window:
             continue
         rate = rule.rate_bp if not line.associate_id else rule.rate_bp * rule.shared_line_share_bp // WHOLE_BP
         earned = commission_minor(line.amount_minor, rate)

@@ -38,7 +38,6 @@ from o2o_receipts.store.tables import AdvisorBindingRow, AttributionRow, Attribu
 RULE = AttributionRuleRow.__table__  # type: ignore[attr-defined]
 BINDING = AdvisorBindingRow.__table__  # type: ignore[attr-defined]
 ATTRIBUTION = AttributionRow.__table__  # type: ignore[attr-defined]
-ATTRIBUTION_COLUMNS = [c.name for c in ATTRIBUTION.c]
 # A served sale moves the binding's window on, never back (a backlog sale may come late).
 SERVED = (
     update(BINDING)
@@ -101,16 +100,16 @@ def attribution_rows(sale: AttributedSale) -> list[dict[str, Any]]:
 
 @dataclass
 class BatchAttribution:
-    """What a batch of sales adds: attributed lines, SaleAttributed outbox rows (each with its
-    receipt id, to keep only the written sales') and servings that restart a binding's window."""
+    """What a batch of sales adds: attributed sales, their SaleAttributed outbox rows (each with
+    its receipt id, to keep only the written sales') and servings that restart a binding's window."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    sales: list[AttributedSale] = field(default_factory=list)
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # (member_id, bound_at, served_at, receipt_id)
     served: list[tuple[str, datetime, datetime, str]] = field(default_factory=list)
 
     def rows_of(self, written: set[str]) -> list[dict[str, Any]]:
-        return [row for row in self.rows if row["receipt_id"] in written]
+        return [row for sale in self.sales if sale.receipt_id in written for row in attribution_rows(sale)]
 
     def outbox_of(self, written: set[str]) -> list[dict[str, Any]]:
         return [row for receipt_id, row in self.outbox if receipt_id in written]
@@ -133,7 +132,7 @@ def plan_batch(
         sale = attribute(receipt, binding, book)
         if sale is None:
             continue
-        plan.rows.extend(attribution_rows(sale))
+        plan.sales.append(sale)
         _, row = outbox_entry(producer, publish.sale_attributed(sale), key=sale.store_id)
         plan.outbox.append((sale.receipt_id, row))
     return plan

@@ -18,7 +18,6 @@ from o2o_runtime.timeutil import utcnow
 
 from o2o_receipts.store.attribution import (
     ATTRIBUTION,
-    ATTRIBUTION_COLUMNS,
     BINDING,
     BatchAttribution,
     RuleBookCache,
@@ -37,6 +36,11 @@ LINE_COLUMNS = [c.name for c in LINE.c]
 PAYMENT_COLUMNS = [c.name for c in PAYMENT.c]
 PENDING_COLUMNS = [c.name for c in PENDING.c]
 OUTBOX_COLUMNS = [c.name for c in OUTBOX.c]
+# An attributed sale is sent as its advisor and its lines' rates and earnings: the rest of an
+# attribution row is the receipt's and its line's, taken from the rows the statement writes
+# (fewer values to encode on the hot path).
+ATTRIBUTED_SALE_COLUMNS = ["receipt_id", "advisor_id", "advisor_store_id"]
+ATTRIBUTED_LINE_COLUMNS = ["receipt_id", "line_number", "rate_bp", "earned_minor"]
 
 
 def _statement() -> str:
@@ -59,7 +63,8 @@ def _statement() -> str:
     payments = rows(PAYMENT, PAYMENT_COLUMNS, "pi")
     pending = rows(PENDING, PENDING_COLUMNS, "ki")
     outbox = rows(OUTBOX, OUTBOX_COLUMNS, "oi", extra=[("receipt_id", "VARCHAR(36)")])
-    attributed = rows(ATTRIBUTION, ATTRIBUTION_COLUMNS, "ai")
+    attributed_sales = rows(ATTRIBUTION, ATTRIBUTED_SALE_COLUMNS, "asi")
+    attributed_lines = rows(ATTRIBUTION, ATTRIBUTED_LINE_COLUMNS, "ali")
     served = rows(
         BINDING, ["member_id", "bound_at"], "si", extra=[("served_at", "TIMESTAMPTZ"), ("receipt_id", "VARCHAR(36)")]
     )
@@ -74,7 +79,7 @@ WITH r AS (
         WHERE d.store_id = incoming.store_id AND d.business_date = incoming.business_date
     )
     ON CONFLICT DO NOTHING
-    RETURNING receipt_id, store_id, business_date, total_minor, units, member_id
+    RETURNING receipt_id, store_id, business_date, total_minor, units, member_id, channel, currency_code, occurred_at
 ),
 lines AS (SELECT * FROM {lines}),
 written_lines AS (
@@ -94,8 +99,19 @@ written_events AS (
     SELECT {listed(OUTBOX_COLUMNS, "oi")} FROM {outbox} WHERE oi.receipt_id IN {written}
 ),
 written_attributions AS (
-    INSERT INTO {ATTRIBUTION.name} ({listed(ATTRIBUTION_COLUMNS)})
-    SELECT * FROM {attributed} WHERE ai.receipt_id IN {written}
+    -- A sale's attribution: its own store, member, channel, currency and time; its lines' skus
+    -- and amounts (a sale's lines have no original line).
+    INSERT INTO {ATTRIBUTION.name} (
+        receipt_id, line_number, original_receipt_id, original_line_number, advisor_id, advisor_store_id,
+        selling_store_id, member_id, channel, sku, currency_code, amount_minor, rate_bp, earned_minor, occurred_at
+    )
+    SELECT ali.receipt_id, ali.line_number, '', 0, asi.advisor_id, asi.advisor_store_id,
+           r.store_id, r.member_id, r.channel, lines.sku, r.currency_code, lines.amount_minor,
+           ali.rate_bp, ali.earned_minor, r.occurred_at
+    FROM {attributed_lines}
+    JOIN r ON r.receipt_id = ali.receipt_id
+    JOIN {attributed_sales} ON asi.receipt_id = ali.receipt_id
+    JOIN lines ON lines.receipt_id = ali.receipt_id AND lines.line_number = ali.line_number
 ),
 served AS (
     -- The advisor served the member in person: the binding's window runs from this sale.
@@ -224,7 +240,8 @@ def _arguments(sales: Sequence[NewSale], plan: BatchAttribution) -> list[Any]:
     # The sales' ReceiptIssued rows, then SaleAttributed rows: each kept if its sale is written.
     outbox = [(s.receipt.receipt_id, s.outbox) for s in sales] + plan.outbox
     o_ = {column: [row[column] for _, row in outbox] for column in OUTBOX_COLUMNS}
-    a_ = {column: [row[column] for row in plan.rows] for column in ATTRIBUTION_COLUMNS}
+    attributed = plan.sales
+    attributed_lines = [(sale.receipt_id, line) for sale in attributed for line in sale.lines]
     return [
         *(r[c] for c in RECEIPT_COLUMNS),
         *(l_[c] for c in LINE_COLUMNS),
@@ -233,7 +250,13 @@ def _arguments(sales: Sequence[NewSale], plan: BatchAttribution) -> list[Any]:
         *(k_[c] for c in PENDING_COLUMNS),
         *(o_[c] for c in OUTBOX_COLUMNS),
         [receipt_id for receipt_id, _ in outbox],
-        *(a_[c] for c in ATTRIBUTION_COLUMNS),
+        [sale.receipt_id for sale in attributed],
+        [sale.advisor_id for sale in attributed],
+        [sale.advisor_store_id for sale in attributed],
+        [receipt_id for receipt_id, _ in attributed_lines],
+        [line.line_number for _, line in attributed_lines],
+        [line.rate_bp for _, line in attributed_lines],
+        [line.earned_minor for _, line in attributed_lines],
         [m for m, _, _, _ in plan.served],
         [b for _, b, _, _ in plan.served],
         [at for _, _, at, _ in plan.served],
