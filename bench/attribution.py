@@ -4,8 +4,10 @@ Two receipts processes on one PostgreSQL cluster, each with its own database, ta
 online five-line sale paid with an account linked to a member: one has no distribution rule
 (attribution stays idle), the other has a rule and the member's advisor in another store, so
 every line of every sale is attributed and a SaleAttributed event is written with it. The
-rounds interleave (plain, attributed, plain, ...); a round in which nothing was attributed
-fails the benchmark, so the figure can never come from an idle feature.
+rounds interleave in alternating order (plain, attributed, attributed, plain, ...), at least
+six of them; a round in which nothing was attributed fails the benchmark, so the figure can
+never come from an idle feature. Beside throughput, each round counts the process's CPU per
+stored sale, the cost itself.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from o2o.identity.v1 import identity_pb2 as ipb
 from o2o.receipts.v1 import receipts_pb2 as pb
 from o2o.receipts.v1 import receipts_pb2_grpc
 from o2o_runtime.testing.chain import Chain
+from o2o_runtime.testing.servers import ServiceProcess
 from o2o_runtime.wellknown import to_timestamp
 
-from bench.common import Outcome, load, postgres_platform, replica, settings
+from bench.common import Outcome, cpu_seconds, load, postgres_platform, replica, settings
 from bench.receipts import five_line_transaction
 from bench.rounds import Figure, Progress, Target, column, interleave, ratios
 
@@ -33,6 +36,7 @@ NAME = "attribution"
 COST = Target(">=", 0.9, "x")
 # Every line of the attributed sale earns its advisor something.
 LINES_PER_SALE = Target(">=", 5.0, "lines")
+MIN_ROUNDS = 6
 
 
 def _dsn(url: str) -> str:
@@ -48,6 +52,7 @@ async def _count(dsn: str, query: str) -> int:
 
 
 ATTRIBUTED_LINES = "SELECT count(*) FROM attribution"
+SALES = "SELECT count(*) FROM receipt"
 # Sales whose member is known: a payment account identity did not resolve in time under the
 # load is linked later, and attributed then.
 MEMBER_SALES = "SELECT count(*) FROM receipt WHERE member_id <> ''"
@@ -111,31 +116,48 @@ async def run(progress: Progress) -> Outcome:
         sale["transaction"]["payments"][0].update(provider="card", accountToken=token)
         body = json.dumps(sale)
 
-        def ingest(address: str, attributed: bool) -> Any:
+        plain_dsn = _dsn(plain.env["RECEIPTS_DATABASE_URL"])
+
+        def ingest(process: ServiceProcess, dsn: str, attributed: bool) -> Any:
+            assert process.process is not None
+            pid = process.process.pid
+
             async def measure() -> dict[str, Any]:
-                before = await _count(attributing_dsn, ATTRIBUTED_LINES) if attributed else 0
-                receipts_before = await _count(attributing_dsn, MEMBER_SALES) if attributed else 0
+                # CPU per stored sale, warm-up included on both sides.
+                stored_before, cpu_before = await _count(dsn, SALES), cpu_seconds(pid)
+                members_before = await _count(dsn, MEMBER_SALES)
+                lines_before = await _count(dsn, ATTRIBUTED_LINES)
                 result = await load(
-                    address,
+                    process.address,
                     "ReceiptsService/SubmitTransaction",
                     body,
                     [pos.token],
                     unique_field="transaction.pos_transaction_number",
                 )
+                cpu = cpu_seconds(pid) - cpu_before
+                stored = await _count(dsn, SALES) - stored_before
+                members = await _count(dsn, MEMBER_SALES) - members_before
+                lines = await _count(dsn, ATTRIBUTED_LINES) - lines_before
                 if attributed:
-                    lines = await _count(attributing_dsn, ATTRIBUTED_LINES) - before
-                    sales = await _count(attributing_dsn, MEMBER_SALES) - receipts_before
-                    if lines <= 0 or sales <= 0:
-                        raise RuntimeError(f"nothing was attributed: {sales} sales stored, {lines} lines attributed")
-                    result["attributed_lines_per_sale"] = round(lines / sales, 3)
+                    if lines <= 0 or members <= 0:
+                        raise RuntimeError(f"nothing was attributed: {members} sales stored, {lines} lines attributed")
+                    result["attributed_lines_per_sale"] = round(lines / members, 3)
+                result["cpu_us_per_sale"] = round(cpu / max(1, stored) * 1e6, 1)
+                result["member_sales_share"] = round(members / max(1, stored), 3)
                 return result
 
             return measure
 
         rounds = await interleave(
-            [("plain", ingest(plain.address, False)), ("attributed", ingest(attributing.address, True))],
-            bench.rounds,
+            [
+                ("plain", ingest(plain, plain_dsn, False)),
+                ("attributed", ingest(attributing, attributing_dsn, True)),
+            ],
+            # A cost of a few percent against round-to-round swings of a quarter on these shared
+            # cores: more pairs than the other benchmarks take, in alternating order.
+            bench.rounds if bench.quick else max(bench.rounds, MIN_ROUNDS),
             progress.step,
+            alternate=True,
         )
     figures = [
         Figure(
@@ -145,6 +167,18 @@ async def run(progress: Progress) -> Outcome:
             COST,
             {"qps": column(rounds, "attributed", "qps"), "plain qps": column(rounds, "plain", "qps")},
             note="online five-line sales of an advised member, every line attributed, over the same sales with no rule",
+        ),
+        Figure(
+            "receipts.attribution_cpu_cost",
+            "x",
+            ratios(rounds, "plain", "attributed", "cpu_us_per_sale"),
+            COST,
+            {
+                "cpu us/sale": column(rounds, "attributed", "cpu_us_per_sale"),
+                "plain cpu us/sale": column(rounds, "plain", "cpu_us_per_sale"),
+            },
+            note="the receipts process's CPU per stored sale, plain over attributed: the throughput a CPU-bound "
+            "process keeps",
         ),
         Figure(
             "receipts.attributed_lines_per_sale",

@@ -101,9 +101,12 @@ class Progress(Protocol):
     def note(self, text: str) -> None: ...
 
 
-async def interleave(steps: Sequence[Step[T]], rounds: int, on_step: OnStep | None = None) -> list[dict[str, T]]:
+async def interleave(
+    steps: Sequence[Step[T]], rounds: int, on_step: OnStep | None = None, *, alternate: bool = False
+) -> list[dict[str, T]]:
     """Runs the steps in order, round after round (a, b, a, b, ...), and returns each round's
-    results by step name."""
+    results by step name. alternate: every other round runs them backwards (a, b, b, a, ...), so
+    that a machine drifting during a round weighs on no step more than another."""
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     names = [name for name, _ in steps]
@@ -112,7 +115,7 @@ async def interleave(steps: Sequence[Step[T]], rounds: int, on_step: OnStep | No
     results: list[dict[str, T]] = []
     for index in range(rounds):
         measured: dict[str, T] = {}
-        for name, measure in steps:
+        for name, measure in reversed(steps) if alternate and index % 2 else steps:
             if on_step is not None:
                 on_step(index + 1, rounds, name)
             measured[name] = await measure()

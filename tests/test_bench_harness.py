@@ -64,6 +64,21 @@ def test_rounds_interleave_figure_and_ceiling() -> None:
     assert [r["echo"]["qps"] for r in rounds] == [2, 4, 6]
 
 
+def test_alternating_rounds_run_every_other_round_backwards() -> None:
+    order: list[str] = []
+    steps: list[Step[dict[str, Any]]] = [
+        ("figure", _recording(order, "figure", 0)),
+        ("echo", _recording(order, "echo", 0)),
+    ]
+
+    rounds = asyncio.run(interleave(steps, 3, alternate=True))
+
+    assert order == ["figure", "echo", "echo", "figure", "figure", "echo"]
+    # Results stay keyed by step, whatever order a round ran them in.
+    assert [r["figure"]["qps"] for r in rounds] == [1, 4, 5]
+    assert [r["echo"]["qps"] for r in rounds] == [2, 3, 6]
+
+
 def test_rounds_refuse_no_round_and_repeated_names() -> None:
     step: Step[dict[str, Any]] = ("a", _recording([], "a", 0))
     with pytest.raises(ValueError, match="at least 1"):
