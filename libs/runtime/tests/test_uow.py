@@ -3,14 +3,14 @@ all; reads change nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from o2o.events.v1 import envelope_pb2
 from o2o.events.v1 import identity_events_pb2 as events
-from o2o_runtime.db import Database, WriteOutsideTransaction
+from o2o_runtime.db import CommittedEvent, Database, WriteOutsideTransaction
 from o2o_runtime.events import InboxEvent, OutboxEvent
-from o2o_runtime.uow import UnitsOfWork
+from o2o_runtime.uow import UnitsOfWork, flush
 from sqlalchemy import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -83,7 +83,7 @@ async def test_a_unit_that_raises_leaves_neither_rows_nor_events(new_database: N
         async with uow() as unit:
             unit.repo.add("m-1")
             unit.emit(events.MemberRegistered(member_id="m-1"))
-            await unit.session.flush()  # both rows reached the database inside the transaction
+            await flush(unit.session)  # both rows reached the database inside the transaction
             raise Refused
 
     with pytest.raises(Refused):
@@ -97,6 +97,51 @@ async def test_a_unit_that_raises_leaves_neither_rows_nor_events(new_database: N
     async with uow.read() as repo:
         assert await repo.all() == ["m-2"]
     assert await outbox(uow.database) == []
+
+
+MEMBER = MemberRow.__table__  # type: ignore[attr-defined]
+
+
+async def test_appended_rows_are_written_at_the_end_or_when_flushed(new_database: NewDatabase) -> None:
+    uow = await units(new_database)
+    async with uow() as unit:
+        unit.append(MEMBER, {"member_id": "m-2", "display_name": "appended"})
+        unit.repo.add("m-1")
+        # Not written yet: a statement in the unit does not see it...
+        assert await unit.repo.all() == ["m-1"]
+        # ...until the unit flushes, as a statement that must reach every row does first.
+        await flush(unit.session)
+        assert await unit.repo.all() == ["m-1", "m-2"]
+        unit.append(MEMBER, {"member_id": "m-3", "display_name": ""})
+    async with uow.read() as repo:
+        assert await repo.all() == ["m-1", "m-2", "m-3"]
+
+
+async def test_a_unit_hands_its_events_to_the_relay_only_once_committed(new_database: NewDatabase) -> None:
+    uow = await units(new_database)
+    handed: list[list[CommittedEvent]] = []
+
+    def take(rows: Sequence[CommittedEvent]) -> bool:
+        handed.append(list(rows))
+        return True
+
+    uow.database.on_events_committed(take)
+
+    async def emit_then_refuse() -> None:
+        async with uow() as unit:
+            unit.emit(events.MemberRegistered(member_id="m-0"))
+            raise Refused
+
+    with pytest.raises(Refused):
+        await emit_then_refuse()
+    assert handed == []
+    async with uow() as unit:
+        first = unit.emit(events.MemberRegistered(member_id="m-1"), key="m-1")
+        second = unit.emit(events.MemberRegistered(member_id="m-2"), key="m-2")
+    (rows,) = handed
+    assert [row[0] for row in rows] == [first.event_id, second.event_id]
+    assert [envelope_pb2.Envelope.FromString(row[2]) for row in rows] == [first, second]
+    assert await outbox(uow.database) == [first, second]
 
 
 async def test_a_read_sees_what_was_committed(new_database: NewDatabase) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from o2o.events.v1 import envelope_pb2, receipts_events_pb2
 from o2o_runtime.auth import Kind, Principal
-from o2o_runtime.db import Database
+from o2o_runtime.db import CommittedEvent, Database
 from o2o_runtime.errors import InvalidArgument
 from o2o_runtime.events import InboxEvent, OutboxEvent
 from o2o_runtime.ids import new_id
@@ -46,8 +46,8 @@ class Watched(Database):
     open_now = 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with super().transaction() as session, self._opened():
+    async def transaction(self, events: Sequence[CommittedEvent] = ()) -> AsyncIterator[AsyncSession]:
+        async with super().transaction(events) as session, self._opened():
             yield session
 
     @asynccontextmanager

@@ -240,15 +240,17 @@ class Database:
         return self._hot_reads
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back everything if it raises."""
+    async def transaction(self, events: Sequence[CommittedEvent] = ()) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back everything if it raises.
+        events: the outbox rows the block writes (it may fill the list as it runs), handed to
+        whoever takes them once committed."""
         if self._write_lock is not None:
             async with self._write_lock, self._sessions() as session, session.begin():
                 yield session
         else:
             async with self._sessions() as session, session.begin():
                 yield session
-        self.committed()
+        self.committed(events)
 
     def on_events_committed(self, taker: Callable[[Sequence[CommittedEvent]], bool]) -> None:
         """taker gets the outbox rows a writer reports with `committed(events)`; it answers

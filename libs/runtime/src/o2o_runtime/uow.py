@@ -14,16 +14,39 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 from o2o.events.v1 import envelope_pb2
+from sqlalchemy import Table, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from o2o_runtime.db import Database
-from o2o_runtime.events import emit
+from o2o_runtime.db import CommittedEvent, Database
+from o2o_runtime.events.outbox import OutboxEvent, outbox_entry
+from o2o_runtime.statements import run
+
+OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 R = TypeVar("R")
+
+
+APPENDED = "o2o.appended"
+
+
+def append(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """A row that is never changed once written (an outbox event, a ledger entry): inserted
+    with the others of its table in one statement when the unit of work ends (or at `flush`),
+    without the ORM's per-object bookkeeping. Until then, statements in the unit do not see it."""
+    session.info.setdefault(APPENDED, {}).setdefault(table, []).append(row)
+
+
+async def flush(session: AsyncSession) -> None:
+    """Writes what the unit has so far, appended rows included: for a statement that must
+    reach all of it (an erasure rewriting a member's rows)."""
+    appended: dict[Table, list[dict[str, Any]]] = session.info.pop(APPENDED, {})
+    for table, rows in appended.items():
+        await run(session, insert(table), rows)
+    await session.flush()
 
 
 class UnitOfWork(Generic[R]):
@@ -32,12 +55,19 @@ class UnitOfWork(Generic[R]):
         self.repo = repo
         self.producer = producer
         self.emitted: list[envelope_pb2.Envelope] = []
+        # The outbox rows written, handed to the relay once committed (it then need not read them back).
+        self.committed_events: list[CommittedEvent] = []
 
     def emit(self, payload: Message, key: str = "") -> envelope_pb2.Envelope:
         """Adds the event to this unit's outbox; it is published only if the unit commits."""
-        envelope = emit(self.session, self.producer, payload, key)
+        envelope, row = outbox_entry(self.producer, payload, key)
+        append(self.session, OUTBOX, row)
+        self.committed_events.append((row["event_id"], row["subject"], row["envelope"], row["created_at"]))
         self.emitted.append(envelope)
         return envelope
+
+    def append(self, table: Table, row: dict[str, Any]) -> None:
+        append(self.session, table, row)
 
 
 class UnitsOfWork(Generic[R]):
@@ -53,8 +83,12 @@ class UnitsOfWork(Generic[R]):
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[UnitOfWork[R]]:
-        async with self.database.transaction() as session:
-            yield UnitOfWork(session, self.repository(session), self.producer)
+        committed: list[CommittedEvent] = []
+        async with self.database.transaction(committed) as session:
+            unit = UnitOfWork(session, self.repository(session), self.producer)
+            yield unit
+            await flush(session)
+            committed += unit.committed_events
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[R]:

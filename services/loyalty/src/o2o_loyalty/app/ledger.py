@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from o2o.events.v1 import loyalty_events_pb2
 from o2o_runtime.ids import new_id
@@ -15,7 +16,7 @@ from o2o_runtime.uow import UnitOfWork
 
 from o2o_loyalty.domain import ledger
 from o2o_loyalty.domain.ledger import Balance, EntryKind, Lot, SourceKind
-from o2o_loyalty.store import AccountRow, LedgerEntryRow, LotRow, Repository
+from o2o_loyalty.store import LEDGER_ENTRY, AccountRow, LedgerEntryRow, LotRow, Repository
 
 
 @dataclass(frozen=True)
@@ -188,20 +189,21 @@ class MemberLedger:
         expire_at: datetime | None = None,
         entry_id: str = "",
     ) -> LedgerEntryRow:
-        entry = LedgerEntryRow(
-            entry_id=entry_id or new_id(),
-            member_id=self.member_id,
-            kind=int(kind),
-            points=points,
-            source_kind=int(source.kind),
-            source_id=source.source_id,
-            reason=source.reason,
-            created_at=self.now,
-            available_at=available_at,
-            expire_at=expire_at,
-        )
-        self.uow.repo.add(entry)
-        return entry
+        row: dict[str, Any] = {
+            "entry_id": entry_id or new_id(),
+            "member_id": self.member_id,
+            "kind": int(kind),
+            "points": points,
+            "source_kind": int(source.kind),
+            "source_id": source.source_id,
+            "reason": source.reason,
+            "created_at": self.now,
+            "available_at": available_at,
+            "expire_at": expire_at,
+        }
+        # Append-only: inserted with the unit's other entries in one statement.
+        self.uow.append(LEDGER_ENTRY, row)
+        return LedgerEntryRow(**row)
 
     def _emit(self, entry: LedgerEntryRow) -> LedgerEntryRow:
         now = self.balance()

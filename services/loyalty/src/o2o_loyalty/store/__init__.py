@@ -1,5 +1,7 @@
 """Loyalty's storage: tables and the repository the use cases read and write through."""
 
+from sqlalchemy import Table
+
 from o2o_loyalty.store.queries import ACCOUNT_VIEW, Repository
 from o2o_loyalty.store.tables import (
     AccountRow,
@@ -19,8 +21,12 @@ from o2o_loyalty.store.tables import (
     SpendMonthRow,
 )
 
+# Entries are only ever appended: written in bulk by the unit of work, not one ORM object each.
+LEDGER_ENTRY: Table = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+
 __all__ = [
     "ACCOUNT_VIEW",
+    "LEDGER_ENTRY",
     "AccountRow",
     "AdjustmentRow",
     "CampaignRow",

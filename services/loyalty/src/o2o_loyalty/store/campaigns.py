@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from o2o_runtime.pagination import Page, PageRequest, keyset
+from o2o_runtime.uow import flush
 from o2o_runtime.upsert import insert_new, upsert
 from sqlalchemy import delete, func, update
 from sqlmodel import col, select
@@ -160,8 +161,9 @@ class CampaignQueries:
     async def forget_member(self, member_id: str, anonymous_id: str) -> None:
         """Personal data goes; the ledger stays as anonymous totals under an id nothing links
         to the person (reasons typed by staff go too: they may name them)."""
-        # What this unit of work changed so far goes first, so the statements below reach it.
-        await self.session.flush()
+        # What this unit of work changed so far goes first (appended ledger entries too), so
+        # the statements below reach it.
+        await flush(self.session)
         for table in (MemberProfileRow, OfferRow, CouponRow, RedemptionRow, AdjustmentRow, SpendMonthRow):
             await self.session.exec(delete(table).where(col(table.member_id) == member_id))
         await self.session.exec(
