@@ -12,11 +12,11 @@ from typing import Any
 from o2o.events.v1 import loyalty_events_pb2
 from o2o_runtime.ids import new_id
 from o2o_runtime.timeutil import as_utc
-from o2o_runtime.uow import UnitOfWork
+from o2o_runtime.uow import UnitOfWork, flush
 
 from o2o_loyalty.domain import ledger
 from o2o_loyalty.domain.ledger import Balance, EntryKind, Lot, SourceKind
-from o2o_loyalty.store import LEDGER_ENTRY, AccountRow, LedgerEntryRow, LotRow, Repository
+from o2o_loyalty.store import LEDGER_ENTRY, LOT, AccountRow, LedgerEntryRow, LotRow, Repository
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ class MemberLedger:
 
     async def _open_lots(self) -> list[Lot]:
         if self._lots is None:
-            # The session flushes first: lots credited in this unit are among those read.
+            # Lots credited in this unit (appended, see credit) are written first, so they are
+            # among those read.
+            await flush(self.uow.session)
             self._hold(await self.uow.repo.lots(self.member_id))
         assert self._lots is not None
         return self._lots
@@ -116,18 +118,30 @@ class MemberLedger:
         kept, self.account.debt_points = ledger.repay(points, self.account.debt_points)
         self.account.lifetime_points += points
         if kept > 0:
-            row = LotRow(
-                entry_id=entry.entry_id,
-                member_id=self.member_id,
-                remaining=kept,
-                available_at=available_at,
-                expire_at=expire_at,
-            )
-            self.uow.repo.add(row)
-            lot = Lot(row.entry_id, kept, available_at, expire_at)
+            lot = Lot(entry.entry_id, kept, available_at, expire_at)
             if self._lots is None:
+                # Only the totals are held: the new lot is appended, and read back as a row if
+                # this unit comes to spend from it.
+                self.uow.append(
+                    LOT,
+                    {
+                        "entry_id": lot.entry_id,
+                        "member_id": self.member_id,
+                        "remaining": kept,
+                        "available_at": available_at,
+                        "expire_at": expire_at,
+                    },
+                )
                 self._totals = ledger.with_lot(self._totals, lot, self.now)
             else:
+                row = LotRow(
+                    entry_id=lot.entry_id,
+                    member_id=self.member_id,
+                    remaining=kept,
+                    available_at=available_at,
+                    expire_at=expire_at,
+                )
+                self.uow.repo.add(row)
                 self._rows[row.entry_id] = row
                 self._lots.append(lot)
         self.uow.session.add(self.account)

@@ -21,12 +21,15 @@ from o2o_loyalty.store.tables import (
     SpendMonthRow,
 )
 
-# Entries are only ever appended: written in bulk by the unit of work, not one ORM object each.
+# Entries are only ever appended, and lots are when earned: written in bulk by the unit of
+# work, not one ORM object each.
 LEDGER_ENTRY: Table = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+LOT: Table = LotRow.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "ACCOUNT_VIEW",
     "LEDGER_ENTRY",
+    "LOT",
     "AccountRow",
     "AdjustmentRow",
     "CampaignRow",
