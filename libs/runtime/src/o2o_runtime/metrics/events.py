@@ -12,8 +12,9 @@ from typing import Protocol
 
 from nats.aio.msg import Msg
 from o2o.events.v1 import envelope_pb2
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Meter, Observation
 
+from o2o_runtime.metrics.histograms import TALLIES, TalliedHistogram
 from o2o_runtime.timeutil import as_utc
 
 # From a few milliseconds (the relay is woken by each commit) to minutes (a broker outage).
@@ -32,11 +33,12 @@ class _Instruments:
         self.published: Counter = meter.create_counter(
             "o2o.outbox.published", unit="{event}", description="Outbox events published to the broker"
         )
-        self.publish_lag: Histogram = meter.create_histogram(
+        # Measured once per event: tallied, not an SDK instrument (see o2o_runtime.metrics.histograms).
+        self.publish_lag: TalliedHistogram = TALLIES.histogram(
             "o2o.outbox.publish.lag",
             unit="s",
             description="From an event's commit to the broker's acknowledgement of it",
-            explicit_bucket_boundaries_advisory=LAG_BUCKETS_S,
+            bounds=LAG_BUCKETS_S,
         )
         # The last count of each producer's backlog watcher, read when metrics are collected.
         self.pending: dict[str, int] = {}
@@ -49,11 +51,11 @@ class _Instruments:
         self.handled: Counter = meter.create_counter(
             "o2o.events.handled", unit="{event}", description="Events a consumer applied (each once)"
         )
-        self.lag: Histogram = meter.create_histogram(
+        self.lag: TalliedHistogram = TALLIES.histogram(
             "o2o.events.lag",
             unit="s",
             description="From an event's occurrence at its producer to its effect at a consumer",
-            explicit_bucket_boundaries_advisory=LAG_BUCKETS_S,
+            bounds=LAG_BUCKETS_S,
         )
         self.redelivered: Counter = meter.create_counter(
             "o2o.events.redelivered", unit="{delivery}", description="Deliveries of an event after its first"
@@ -96,12 +98,12 @@ def outbox_published(producer: str, rows: Iterable[PublishedRow]) -> None:
     if instruments is None:
         return
     attributes = instruments.producer(producer)
+    lags = instruments.publish_lag.series(attributes)
     count = 0
     for row in rows:
         if row.published_at is not None:
             count += 1
-            lag = (as_utc(row.published_at) - as_utc(row.created_at)).total_seconds()
-            instruments.publish_lag.record(max(lag, 0.0), attributes)
+            lags.record(max((as_utc(row.published_at) - as_utc(row.created_at)).total_seconds(), 0.0))
     if count:
         instruments.published.add(count, attributes)
 
@@ -129,11 +131,12 @@ def events_handled(consumer: str, envelopes: Sequence[envelope_pb2.Envelope]) ->
         return
     attributes = instruments.consumer(consumer)
     instruments.handled.add(len(envelopes), attributes)
+    lags = instruments.lag.series(attributes)
     now = time.time()
     for envelope in envelopes:
         occurred = envelope.occurred_at
         if occurred.seconds:
-            instruments.lag.record(max(now - (occurred.seconds + occurred.nanos / 1e9), 0.0), attributes)
+            lags.record(max(now - (occurred.seconds + occurred.nanos / 1e9), 0.0))
 
 
 def event_failed(consumer: str) -> None:

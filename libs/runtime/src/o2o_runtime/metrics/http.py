@@ -2,14 +2,16 @@
 make a series per resource), method and status.
 
 The latency histogram is OpenTelemetry's `http.server.request.duration` (seconds, with
-`http.request.method`, `http.route` and `http.response.status_code`); the request count is a
-tally read at collection, as for RPCs (see o2o_runtime.metrics.rpc)."""
+`http.request.method`, `http.route` and `http.response.status_code`); it and the request count
+are tallies read at collection, as for RPCs (see o2o_runtime.metrics.rpc)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from o2o_runtime.metrics.histograms import TALLIES, HistogramSeries, TalliedHistogram
 
 # OpenTelemetry's advice for http.server.request.duration.
 DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -18,10 +20,11 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 
 class _Series:
-    __slots__ = ("attributes", "count")
+    __slots__ = ("attributes", "count", "durations")
 
-    def __init__(self, attributes: dict[str, str | int]) -> None:
+    def __init__(self, attributes: dict[str, str | int], durations: HistogramSeries) -> None:
         self.attributes = attributes
+        self.durations = durations
         self.count = 0
 
 
@@ -29,14 +32,14 @@ class HttpMetrics:
     def __init__(self, meter: Meter | None) -> None:
         # (method, route template, status) -> its series; the route is "" where nothing matched.
         self._series: dict[tuple[str, str, int], _Series] = {}
-        self._histogram: Histogram | None = None
+        self._histogram: TalliedHistogram | None = None
         if meter is None:
             return
-        self._histogram = meter.create_histogram(
+        self._histogram = TALLIES.histogram(
             "http.server.request.duration",
             unit="s",
             description="Duration of HTTP requests served, by route template and status",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+            bounds=DURATION_BUCKETS_S,
         )
         meter.create_observable_counter(
             "o2o.http.server.requests",
@@ -56,9 +59,9 @@ class HttpMetrics:
             attributes: dict[str, str | int] = {"http.request.method": method, "http.response.status_code": status}
             if route:
                 attributes["http.route"] = route
-            series = self._series[key] = _Series(attributes)
+            series = self._series[key] = _Series(attributes, self._histogram.series(attributes))
         series.count += 1
-        self._histogram.record(seconds, series.attributes)
+        series.durations.record(seconds)
 
     def _observe(self, _options: CallbackOptions) -> Iterator[Observation]:
         for series in list(self._series.values()):

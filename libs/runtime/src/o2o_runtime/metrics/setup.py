@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from o2o_runtime.metrics import events
+from o2o_runtime.metrics.histograms import TALLIES, OtlpReader, PrometheusReader
 
 log = logging.getLogger("o2o.metrics")
 SCOPE = "o2o"
@@ -42,16 +43,16 @@ def configure_metrics(service: str, *, host: str, port: int, worker: int = 0) ->
         readers.append(_serve_prometheus(service, host, port + worker))
     if otlp_configured():
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         # The interval is the SDK's (OTEL_METRIC_EXPORT_INTERVAL, 60 s by default).
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        readers.append(OtlpReader(OTLPMetricExporter()))
     if not readers:
         return None
     resource = Resource.create(
         # Several workers of one pod export apart: the collector must not merge their counters.
         {"service.name": f"o2o-{service}", "service.instance.id": f"{socket.gethostname()}-{worker}"}
     )
+    TALLIES.resource = resource
     provider = MeterProvider(
         metric_readers=readers,
         resource=resource,
@@ -68,13 +69,12 @@ def configure_metrics(service: str, *, host: str, port: int, worker: int = 0) ->
 
 
 def _serve_prometheus(service: str, host: str, port: int) -> MetricReader:
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import start_http_server
 
     # The reader feeds prometheus_client's default registry, which also carries the process's
     # CPU, memory, open files and garbage collection figures.
     # One instrumentation scope ("o2o"): scope labels on every series would only repeat it.
-    reader = PrometheusMetricReader(scope_info_enabled=False)
+    reader = PrometheusReader(scope_info_enabled=False)
     try:
         _State.http = start_http_server(port, addr=host)
     except OSError as exc:
