@@ -89,6 +89,9 @@ class _Compiled:
     sql: str
     parameters: tuple[str, ...]
     converters: tuple[Callable[[Any], Any] | None, ...]
+    # (position, processor) of the parameters whose type turns a value into what the driver
+    # takes (a JSON path into its text form, say), as SQLAlchemy's own execution would.
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     @classmethod
     def of(cls, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:
@@ -96,12 +99,22 @@ class _Compiled:
         converters = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in statement.selected_columns
         )
-        return cls(statement, compiled, str(compiled), tuple(compiled.positiontup or ()), converters)
+        parameters = tuple(compiled.positiontup or ())
+        processors = tuple(
+            (position, processor)
+            for position, name in enumerate(parameters)
+            if (processor := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        )
+        return cls(statement, compiled, str(compiled), parameters, converters, processors)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """Positional values: the caller's, and the statement's own literals (e.g. a COALESCE default)."""
         bound = self.compiled.construct_params(dict(params)) or {}
-        return [bound[name] for name in self.parameters]
+        values = [bound[name] for name in self.parameters]
+        for position, processor in self.processors:
+            if values[position] is not None:
+                values[position] = processor(values[position])
+        return values
 
     def converted(self, row: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(v if convert is None else convert(v) for convert, v in zip(self.converters, row, strict=True))

@@ -13,7 +13,7 @@ from o2o_runtime.timeutil import as_utc, utcnow
 from o2o_runtime.uow import UnitsOfWork
 from sqlalchemy.exc import IntegrityError
 
-from o2o_loyalty.app.documents import load_rules, load_tiers
+from o2o_loyalty.app.documents import load_rules, load_tiers, tiers_of
 from o2o_loyalty.app.ledger import MemberLedger, Source
 from o2o_loyalty.app.tiers import review_tier, tier_of
 from o2o_loyalty.domain import tiers
@@ -42,15 +42,16 @@ class Adjustment:
     staff_id: str
 
 
-async def account_view(repo: Repository, database: Database, member_id: str, now: datetime) -> AccountView:
+async def account_view(database: Database, member_id: str, now: datetime) -> AccountView:
     """What the member has now; a member who never earned has an empty account. One
-    statement whatever the member's history (the tier ladder comes from the documents' cache)."""
-    ladder = await load_tiers(repo)
-    currency_code = ladder[0].currency_code if ladder else ""
-    params = {"member_id": member_id, "now": now, "currency_code": currency_code, "from_month": tiers.window_start(now)}
-    found = await database.fetch_one(ACCOUNT_VIEW, params)
+    statement whatever the member's history, the tier ladder included."""
+    found = await database.fetch_one(
+        ACCOUNT_VIEW, {"member_id": member_id, "now": now, "from_month": tiers.window_start(now)}
+    )
     assert found is not None
-    debt, lifetime, tier_id, anniversary, available, pending, soonest, expiring, spend = found
+    debt, lifetime, tier_id, anniversary, available, pending, soonest, expiring, spend, ladder_body = found
+    ladder = tiers_of(ladder_body)
+    currency_code = ladder[0].currency_code if ladder else ""
     tier = tier_of(ladder, tier_id or "")
     return AccountView(
         member_id=member_id,
@@ -71,8 +72,7 @@ class Accounts:
         self.uow = uow
 
     async def get(self, member_id: str) -> AccountView:
-        async with self.uow.read() as repo:
-            return await account_view(repo, self.uow.database, member_id, utcnow())
+        return await account_view(self.uow.database, member_id, utcnow())
 
     async def ledger(self, member_id: str, page: PageRequest) -> Page[LedgerEntryRow]:
         async with self.uow.read() as repo:
@@ -112,8 +112,7 @@ class Accounts:
                 if done is None:
                     raise
                 entry = await self._replayed(uow.repo, done, command)
-        async with self.uow.read() as repo:
-            return entry, await account_view(repo, self.uow.database, command.member_id, utcnow())
+        return entry, await account_view(self.uow.database, command.member_id, utcnow())
 
     async def _replayed(self, repo: Repository, done: AdjustmentRow, command: Adjustment) -> LedgerEntryRow:
         if done.points != command.points or done.reason != command.reason:

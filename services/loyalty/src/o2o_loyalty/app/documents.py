@@ -10,9 +10,9 @@ from o2o_runtime.timeutil import as_utc
 from o2o_loyalty.domain.earning import EarnRules, Multiplier
 from o2o_loyalty.domain.tiers import Tier
 from o2o_loyalty.store import Repository
+from o2o_loyalty.store.tables import EARN_RULES, TIER_LADDER
 
-RULES = "earn_rules"
-TIERS = "tiers"
+RULES, TIERS = EARN_RULES, TIER_LADDER
 
 
 def _time(value: Any) -> datetime | None:
@@ -84,9 +84,13 @@ def tiers_body(tiers: list[Tier]) -> dict[str, object]:
 
 async def load_tiers(repo: Repository) -> list[Tier]:
     row = await repo.setting(TIERS)
-    if row is None:
+    return tiers_of(row.body if row is not None else None)
+
+
+def tiers_of(body: dict[str, Any] | None) -> list[Tier]:
+    """The ladder from its stored document (none before one is set)."""
+    if body is None:
         return []
-    body: dict[str, Any] = row.body
     return [
         Tier(
             tier_id=t["tier_id"],

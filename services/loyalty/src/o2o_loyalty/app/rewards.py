@@ -118,8 +118,7 @@ class Rewards:
                 if found is None:
                     raise
                 done, coupon = found, await self._replayed(repo, found, command)
-        async with self.uow.read() as repo:
-            view = await account_view(repo, self.uow.database, command.member_id, utcnow())
+        view = await account_view(self.uow.database, command.member_id, utcnow())
         return Redeemed(done.redemption_id, coupon, self.code(coupon.coupon_id), view)
 
     async def _redeem(self, member: MemberLedger, command: Redeem, now: datetime) -> tuple[RedemptionRow, CouponRow]:

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from o2o_loyalty.domain.ledger import Balance
 from o2o_loyalty.store.campaigns import CampaignQueries
 from o2o_loyalty.store.tables import (
+    TIER_LADDER,
     AccountRow,
     AdjustmentRow,
     CouponRow,
@@ -35,9 +36,10 @@ from o2o_loyalty.store.tables import (
 
 def _account_view() -> Select[Any]:
     """A member's account and what their live lots add up to (available, pending, the soonest
-    expiry and what expires then) with their rolling spend, as one row of scalar subqueries:
-    the account by key, the lots through the (member_id, expire_at) index, no lot read into
-    the process whatever the member's history. An account never created reads as NULLs."""
+    expiry and what expires then) with the tier ladder and their rolling spend in its currency,
+    as one row of scalar subqueries: the account by key, the lots through the (member_id,
+    expire_at) index, no lot read into the process whatever the member's history. An account
+    never created reads as NULLs, and so does the ladder before one is set."""
     member_id: Any = bindparam("member_id")
     now: Any = bindparam("now", type_=DateTime(timezone=True))
     live = (col(LotRow.member_id) == member_id, col(LotRow.remaining) > 0, col(LotRow.expire_at) > now)
@@ -50,11 +52,16 @@ def _account_view() -> Select[Any]:
     def lots(*where: Any) -> Any:
         return core_select(remaining).where(*live, *where).scalar_subquery()
 
+    def ladder(column: Any) -> Any:
+        return core_select(column).where(col(SettingRow.name) == TIER_LADDER).scalar_subquery()
+
+    # Every tier of a ladder is in one currency (SetTiers checks it): its first tier's.
+    body: Any = col(SettingRow.body)
     spend = (
         core_select(func.coalesce(func.sum(col(SpendMonthRow.amount_minor)), 0))
         .where(
             col(SpendMonthRow.member_id) == member_id,
-            col(SpendMonthRow.currency_code) == bindparam("currency_code"),
+            col(SpendMonthRow.currency_code) == ladder(body[("tiers", 0, "currency")].as_string()),
             col(SpendMonthRow.month) >= bindparam("from_month"),
         )
         .scalar_subquery()
@@ -69,6 +76,7 @@ def _account_view() -> Select[Any]:
         soonest,
         lots(col(LotRow.expire_at) == soonest),
         spend,
+        ladder(body),
     )
 
 

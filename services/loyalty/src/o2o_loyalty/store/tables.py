@@ -116,6 +116,11 @@ class SettingRow(SQLModel, table=True):
     updated_at: datetime = utc_timestamp()
 
 
+# The settings' names.
+EARN_RULES = "earn_rules"
+TIER_LADDER = "tiers"
+
+
 class AdjustmentRow(SQLModel, table=True):
     """A staff adjustment's request id, so a retry returns the entry written the first time."""
 
