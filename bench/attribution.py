@@ -29,14 +29,13 @@ from o2o_runtime.wellknown import to_timestamp
 
 from bench.common import Outcome, cpu_seconds, load, postgres_platform, replica, settings
 from bench.receipts import five_line_transaction
-from bench.rounds import Figure, Progress, Target, column, interleave, ratios
+from bench.rounds import Figure, Progress, Target, column, interleave, ratios, small_cost_rounds
 
 NAME = "attribution"
 # Attribution may cost ingestion at most a tenth of its throughput.
 COST = Target(">=", 0.9, "x")
 # Every line of the attributed sale earns its advisor something.
 LINES_PER_SALE = Target(">=", 5.0, "lines")
-MIN_ROUNDS = 6
 
 
 def _dsn(url: str) -> str:
@@ -153,9 +152,7 @@ async def run(progress: Progress) -> Outcome:
                 ("plain", ingest(plain, plain_dsn, False)),
                 ("attributed", ingest(attributing, attributing_dsn, True)),
             ],
-            # A cost of a few percent against round-to-round swings of a quarter on these shared
-            # cores: more pairs than the other benchmarks take, in alternating order.
-            bench.rounds if bench.quick else max(bench.rounds, MIN_ROUNDS),
+            small_cost_rounds(bench.rounds, bench.quick),
             progress.step,
             alternate=True,
         )

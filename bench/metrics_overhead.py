@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from prometheus_client import CollectorRegistry
 
 from bench.common import Outcome, cpu_seconds, load, postgres_platform, replica, settings
-from bench.rounds import Figure, Progress, Target, column, interleave
+from bench.rounds import Figure, Progress, Target, column, interleave, small_cost_rounds
 
 NAME = "metrics_overhead"
 ADDED_CPU = Target("<=", 5.0, "%")
@@ -57,8 +57,8 @@ async def run(progress: Progress) -> Outcome:
         on = platform.service("identity")
         off = replica(platform, "identity", "metrics-off", {"IDENTITY_METRICS_PORT": "0"})
         steps = [("metrics_off", lambda: _served(off)), ("metrics_on", lambda: _served(on))]
-        rounds = await interleave(steps, bench.rounds, progress.step)
-    recording = [recording_cost_us(20_000 if bench.quick else 200_000) for _ in range(bench.rounds)]
+        rounds = await interleave(steps, small_cost_rounds(bench.rounds, bench.quick), progress.step, alternate=True)
+    recording = [recording_cost_us(20_000 if bench.quick else 200_000) for _ in range(len(rounds))]
 
     cpu_off, cpu_on = column(rounds, "metrics_off", "cpu_us_per_call"), column(rounds, "metrics_on", "cpu_us_per_call")
     figures = [

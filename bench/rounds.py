@@ -101,6 +101,17 @@ class Progress(Protocol):
     def note(self, text: str) -> None: ...
 
 
+# A cost of a few percent against round-to-round swings of a quarter on these shared cores
+# takes more pairs than the other benchmarks do (run in alternating order).
+SMALL_COST_ROUNDS = 6
+
+
+def small_cost_rounds(rounds: int, quick: bool) -> int:
+    """The rounds of a benchmark that measures a small cost: at least SMALL_COST_ROUNDS, but
+    a quick run keeps its own count."""
+    return rounds if quick else max(rounds, SMALL_COST_ROUNDS)
+
+
 async def interleave(
     steps: Sequence[Step[T]], rounds: int, on_step: OnStep | None = None, *, alternate: bool = False
 ) -> list[dict[str, T]]:
