@@ -51,9 +51,7 @@ async def device(
     errors: dict[str, int],
 ) -> None:
     rng = random.Random(device_id)
-    # Phones start spread over the first second, each opening its stream as it starts. (Two
-    # thousand streams opened in the same instant on a few connections are partly refused by
-    # the transport before any reaches the service: CANCELLED on the first write.)
+    # Phones start spread over the first second, each opening its stream as it starts.
     await asyncio.sleep(rng.random())
     call = stub.StreamObservations(metadata=auth)
     try:

@@ -411,3 +411,12 @@ async def test_each_call_is_recorded_with_the_code_it_ended_with(probe: Probe) -
     await asyncio.sleep(0.05)
     after = probe.recorded()
     assert {name: moved(name, after) for name in expected} == expected
+
+
+async def test_a_burst_of_calls_opened_in_one_instant_all_reach_the_service(probe: Probe) -> None:
+    # Two thousand phones reconnecting together after a network cut, or moved by a replica's
+    # restart: every call must reach its handler, not be refused for waiting to be taken up.
+    calls = [probe.call("Whoami") for _ in range(2_500)]
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    refused = [answer for answer in answers if isinstance(answer, BaseException)]
+    assert not refused, f"{len(refused)} of {len(calls)} refused, e.g. {refused[0]!r}"

@@ -43,6 +43,11 @@ log = logging.getLogger("o2o.server")
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    # Calls that arrived but are not yet taken up by the event loop: past the core's default
+    # of 1,000 it refuses new ones at random (CANCELLED before any handler runs). A store's
+    # phones reconnecting together after a network cut open thousands of streams in an instant.
+    ("grpc.server.max_pending_requests", 10_000),
+    ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     # Tokens of regional managers of large regions are large (see clients.METADATA_LIMITS).
