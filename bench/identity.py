@@ -15,7 +15,7 @@ from o2o_runtime.clients import IdentityKeys
 from o2o_runtime.testing.chain import Chain
 
 from bench.common import EchoCeiling, Outcome, load, postgres_platform, replica, settings, workers_unsupported
-from bench.rounds import Figure, Progress, Step, Target, against_ceiling, column, interleave
+from bench.rounds import Figure, Progress, Step, Target, against_ceiling, column, interleave, small_cost_rounds
 
 NAME = "identity"
 GET_MEMBER = Target(">=", 0.5, "x")
@@ -66,7 +66,11 @@ async def run(progress: Progress) -> Outcome:
                     lambda: load(identity.address, "IdentityService/GetJwks", tokens=[member.token]),
                 ),
             ]
-            rounds = await interleave(steps, bench.rounds, progress.step)
+            # The token's cost is a few percent of a no-op call: as many alternating rounds as
+            # the other small costs take.
+            rounds = await interleave(
+                steps, small_cost_rounds(bench.rounds, bench.quick), progress.step, alternate=True
+            )
             verification = await _verification_cost(chain, identity.address, 50 if bench.quick else 300)
 
     anonymous, authenticated = column(rounds, "noop_anonymous", "qps"), column(rounds, "noop_authenticated", "qps")
