@@ -36,7 +36,7 @@ def test_a_tallied_series_counts_as_the_sdk_histogram_does() -> None:
     tallied = TalliedHistogram("d", "s", "", BOUNDS)
     for value in VALUES:
         sdk.record(value, ATTRIBUTES)
-        tallied.record(value, ATTRIBUTES)
+        tallied.series(ATTRIBUTES).record(value)
 
     (expected,) = points(reader.get_metrics_data(), "d")
     metric = tallied.metric(0, 1)
@@ -67,7 +67,7 @@ def test_the_readers_collect_the_tallies_beside_the_sdks_instruments() -> None:
     reader = InMemoryReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("o2o")
     meter.create_counter("o2o.test.counter").add(3)
-    TALLIES.histogram("o2o.test.duration", unit="s", description="", bounds=BOUNDS).record(0.02, ATTRIBUTES)
+    TALLIES.histogram("o2o.test.duration", unit="s", description="", bounds=BOUNDS).series(ATTRIBUTES).record(0.02)
     data = reader.get_metrics_data()
     assert data is not None
     (resource,) = data.resource_metrics

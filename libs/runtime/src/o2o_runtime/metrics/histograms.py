@@ -61,6 +61,10 @@ class HistogramSeries:
         if value > self.max:
             self.max = value
 
+    @property
+    def count(self) -> int:
+        return sum(list(self.counts))
+
     def point(self, start_ns: int, now_ns: int) -> HistogramDataPoint | None:
         counts = list(self.counts)
         count = sum(counts)
@@ -94,9 +98,6 @@ class TalliedHistogram:
             with self._lock:
                 found = self._series.setdefault(key, HistogramSeries(attributes, self.bounds))
         return found
-
-    def record(self, value: float, attributes: Attributes) -> None:
-        self.series(attributes).record(value)
 
     def metric(self, start_ns: int, now_ns: int) -> Metric | None:
         points = [point for series in list(self._series.values()) if (point := series.point(start_ns, now_ns))]

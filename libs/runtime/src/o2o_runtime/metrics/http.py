@@ -2,8 +2,8 @@
 make a series per resource), method and status.
 
 The latency histogram is OpenTelemetry's `http.server.request.duration` (seconds, with
-`http.request.method`, `http.route` and `http.response.status_code`); it and the request count
-are tallies read at collection, as for RPCs (see o2o_runtime.metrics.rpc)."""
+`http.request.method`, `http.route` and `http.response.status_code`), tallied; the request
+count is read off it at collection, as for RPCs (see o2o_runtime.metrics.rpc)."""
 
 from __future__ import annotations
 
@@ -19,19 +19,10 @@ DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 
 
-class _Series:
-    __slots__ = ("attributes", "count", "durations")
-
-    def __init__(self, attributes: dict[str, str | int], durations: HistogramSeries) -> None:
-        self.attributes = attributes
-        self.durations = durations
-        self.count = 0
-
-
 class HttpMetrics:
     def __init__(self, meter: Meter | None) -> None:
         # (method, route template, status) -> its series; the route is "" where nothing matched.
-        self._series: dict[tuple[str, str, int], _Series] = {}
+        self._series: dict[tuple[str, str, int], HistogramSeries] = {}
         self._histogram: TalliedHistogram | None = None
         if meter is None:
             return
@@ -59,9 +50,8 @@ class HttpMetrics:
             attributes: dict[str, str | int] = {"http.request.method": method, "http.response.status_code": status}
             if route:
                 attributes["http.route"] = route
-            series = self._series[key] = _Series(attributes, self._histogram.series(attributes))
-        series.count += 1
-        series.durations.record(seconds)
+            series = self._series[key] = self._histogram.series(attributes)
+        series.record(seconds)
 
     def _observe(self, _options: CallbackOptions) -> Iterator[Observation]:
         for series in list(self._series.values()):

@@ -1,10 +1,10 @@
 """gRPC server figures per method, recorded by the platform interceptor.
 
 The latency histogram is OpenTelemetry's `rpc.server.call.duration` (seconds, with
-`rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code`). It and the request and
-error counts are tallied in plain Python on the call path and read only when metrics are
-collected: a synchronous SDK instrument costs several microseconds per call (attribute
-validation and hashing), a tally a fraction of one (see o2o_runtime.metrics.histograms)."""
+`rpc.system`, `rpc.service`, `rpc.method` and `rpc.grpc.status_code`), tallied in plain Python
+on the call path; the request and error counts are read off it when metrics are collected. A
+synchronous SDK instrument costs several microseconds per call (attribute validation and
+hashing), a tally a fraction of one (see o2o_runtime.metrics.histograms)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ UNKNOWN = grpc.StatusCode.UNKNOWN.value[0]
 
 
 class MethodMetrics:
-    """One method's figures; `record` is the only thing a call pays for."""
+    """One method's figures; `record` is the only thing a call pays for. The request and error
+    counts are read off its duration series (one per status code), not counted again."""
 
-    __slots__ = ("_by_code", "_histogram", "_series", "attributes", "calls", "errors")
+    __slots__ = ("_by_code", "_histogram", "attributes", "series")
 
     def __init__(self, histogram: TalliedHistogram | None, service: str, method: str) -> None:
         self._histogram = histogram
@@ -34,24 +35,16 @@ class MethodMetrics:
         self._by_code: dict[int, dict[str, str | int]] = {
             code.value[0]: {**self.attributes, "rpc.grpc.status_code": code.value[0]} for code in grpc.StatusCode
         }
-        self._series: dict[int, HistogramSeries] = {}
-        self.calls = 0
         # Written on the event loop, read by the collecting thread: a dict copy is atomic under the GIL.
-        self.errors: dict[int, int] = {}
+        self.series: dict[int, HistogramSeries] = {}
 
     def record(self, code: int, seconds: float) -> None:
         if self._histogram is None:
             return
-        self.calls += 1
-        if code:
-            self.errors[code] = self.errors.get(code, 0) + 1
-        series = self._series.get(code)
+        series = self.series.get(code)
         if series is None:
-            series = self._series[code] = self._histogram.series(self._by_code[code])
+            series = self.series[code] = self._histogram.series(self._by_code[code])
         series.record(seconds)
-
-    def with_code(self, code: int) -> dict[str, str | int]:
-        return self._by_code[code]
 
 
 class RpcMetrics:
@@ -89,9 +82,10 @@ class RpcMetrics:
 
     def _observe_requests(self, _options: CallbackOptions) -> Iterator[Observation]:
         for method in list(self._methods.values()):
-            yield Observation(method.calls, method.attributes)
+            yield Observation(sum(series.count for series in list(method.series.values())), method.attributes)
 
     def _observe_errors(self, _options: CallbackOptions) -> Iterator[Observation]:
         for method in list(self._methods.values()):
-            for code, count in list(method.errors.items()):
-                yield Observation(count, method.with_code(code))
+            for code, series in list(method.series.items()):
+                if code:
+                    yield Observation(series.count, series.attributes)

@@ -16,10 +16,9 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from o2o_runtime.metrics import events
-from o2o_runtime.metrics.histograms import TALLIES, OtlpReader, PrometheusReader
+from o2o_runtime.metrics.histograms import SCOPE, TALLIES, OtlpReader, PrometheusReader
 
 log = logging.getLogger("o2o.metrics")
-SCOPE = "o2o"
 
 
 class _State:
@@ -37,7 +36,7 @@ def configure_metrics(service: str, *, host: str, port: int, worker: int = 0) ->
     Worker `worker` of a service run with several processes serves on `port + worker`, so each
     process is scraped on its own and no process's counters are lost or mixed with another's."""
     if _State.provider is not None:
-        return _State.provider.get_meter(SCOPE)
+        return _State.provider.get_meter(SCOPE.name)
     readers: list[MetricReader] = []
     if port:
         readers.append(_serve_prometheus(service, host, port + worker))
@@ -63,7 +62,7 @@ def configure_metrics(service: str, *, host: str, port: int, worker: int = 0) ->
     )
     _State.provider = provider
     otel_metrics.set_meter_provider(provider)
-    meter = provider.get_meter(SCOPE)
+    meter = provider.get_meter(SCOPE.name)
     events.bind(meter)
     return meter
 

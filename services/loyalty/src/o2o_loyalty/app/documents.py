@@ -12,8 +12,6 @@ from o2o_loyalty.domain.tiers import Tier
 from o2o_loyalty.store import Repository
 from o2o_loyalty.store.tables import EARN_RULES, TIER_LADDER
 
-RULES, TIERS = EARN_RULES, TIER_LADDER
-
 
 def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
@@ -41,7 +39,7 @@ def rules_body(rules: EarnRules) -> dict[str, object]:
 
 
 async def load_rules(repo: Repository) -> EarnRules:
-    row = await repo.setting(RULES)
+    row = await repo.setting(EARN_RULES)
     if row is None:
         return EarnRules()
     body: dict[str, Any] = row.body
@@ -83,7 +81,7 @@ def tiers_body(tiers: list[Tier]) -> dict[str, object]:
 
 
 async def load_tiers(repo: Repository) -> list[Tier]:
-    row = await repo.setting(TIERS)
+    row = await repo.setting(TIER_LADDER)
     return tiers_of(row.body if row is not None else None)
 
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 from o2o_runtime.timeutil import utcnow
 from o2o_runtime.uow import UnitsOfWork
 
-from o2o_loyalty.app.documents import RULES, TIERS, load_rules, load_tiers, rules_body, tiers_body
+from o2o_loyalty.app.documents import load_rules, load_tiers, rules_body, tiers_body
 from o2o_loyalty.domain.earning import EarnRules
 from o2o_loyalty.domain.tiers import Tier, ordered
 from o2o_loyalty.store import Repository
+from o2o_loyalty.store.tables import EARN_RULES, TIER_LADDER
 
 
 class Programme:
@@ -20,7 +21,7 @@ class Programme:
     async def set_rules(self, rules: EarnRules) -> EarnRules:
         now = utcnow()
         async with self.uow() as uow:
-            await uow.repo.put_setting(RULES, rules_body(rules), now)
+            await uow.repo.put_setting(EARN_RULES, rules_body(rules), now)
         return replace(rules, updated_at=now)
 
     async def rules(self) -> EarnRules:
@@ -31,7 +32,7 @@ class Programme:
         """Members move to their new tiers as their spend changes or their anniversary comes."""
         ladder = ordered(ladder)
         async with self.uow() as uow:
-            await uow.repo.put_setting(TIERS, tiers_body(ladder), utcnow())
+            await uow.repo.put_setting(TIER_LADDER, tiers_body(ladder), utcnow())
         return ladder
 
     async def tiers(self) -> list[Tier]:
