@@ -24,7 +24,16 @@ from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.platform import Platform
 
 from bench import history as cache
-from bench.common import EchoCeiling, Outcome, load, postgres_platform, replica, settings, workers_unsupported
+from bench.common import (
+    EchoCeiling,
+    Outcome,
+    driver_dsn,
+    load,
+    postgres_platform,
+    replica,
+    settings,
+    workers_unsupported,
+)
 from bench.rounds import Figure, Progress, Step, Target, column, interleave, ratios
 
 NAME = "receipts"
@@ -37,7 +46,7 @@ WORKERS = 2
 # Everything a sale writes, emptied before each round of ingest_0 so that it starts from none.
 SALE_TABLES = (
     "receipt, receipt_line, receipt_payment, pending_link, store_day_shard, store_day_item, "
-    "store_day_member, member_store, store_day, footfall_slot"
+    "store_day_member, member_store, store_day, footfall_slot, attribution"
 )
 
 
@@ -113,10 +122,6 @@ async def _empty(dsn: str) -> None:
         await connection.close()
 
 
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def run(progress: Progress) -> Outcome:
     bench = settings()
     with cache.cache_lock():
@@ -148,7 +153,7 @@ async def _measure(
 ) -> Outcome:
     bench = settings()
     identity = platform.service("identity")
-    await cache.register_stores(_dsn(identity.env["IDENTITY_DATABASE_URL"]), history)
+    await cache.register_stores(driver_dsn(identity.env["IDENTITY_DATABASE_URL"]), history)
     empty = platform.service("receipts")
     full = replica(platform, "receipts", "history", {"RECEIPTS_DATABASE_URL": cache.history_url(cluster)})
     workers_skipped = workers_unsupported("receipts")
@@ -158,7 +163,7 @@ async def _measure(
     pos = await chain.device(store_id)
     associate = await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [store_id])
     body = json.dumps(five_line_transaction(store_id, associate.subject))
-    empty_dsn = _dsn(empty.env["RECEIPTS_DATABASE_URL"])
+    empty_dsn = driver_dsn(empty.env["RECEIPTS_DATABASE_URL"])
 
     def ingest(address: str, *, from_empty: bool) -> Callable[[], Awaitable[dict[str, Any]]]:
         async def measure() -> dict[str, Any]:
