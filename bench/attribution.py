@@ -27,7 +27,7 @@ from o2o_runtime.testing.chain import Chain
 from o2o_runtime.testing.servers import ServiceProcess
 from o2o_runtime.wellknown import to_timestamp
 
-from bench.common import Outcome, cpu_seconds, load, postgres_platform, replica, settings
+from bench.common import Outcome, cpu_seconds, driver_dsn, load, postgres_platform, replica, settings
 from bench.receipts import five_line_transaction
 from bench.rounds import Figure, Progress, Target, column, interleave, ratios, small_cost_rounds
 
@@ -36,10 +36,6 @@ NAME = "attribution"
 COST = Target(">=", 0.9, "x")
 # Every line of the attributed sale earns its advisor something.
 LINES_PER_SALE = Target(">=", 5.0, "lines")
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 async def _count(dsn: str, query: str) -> int:
@@ -68,7 +64,7 @@ async def run(progress: Progress) -> Outcome:
             "attributing",
             {"RECEIPTS_DATABASE_URL": platform.postgres.database_url("receipts_attributing")},
         )
-        attributing_dsn = _dsn(attributing.env["RECEIPTS_DATABASE_URL"])
+        attributing_dsn = driver_dsn(attributing.env["RECEIPTS_DATABASE_URL"])
         chain = Chain(platform)
         home, selling = await chain.store(), await chain.store()
         advisor = await chain.staff(common_pb2.STAFF_ROLE_ASSOCIATE, [home.store_id])
@@ -115,7 +111,7 @@ async def run(progress: Progress) -> Outcome:
         sale["transaction"]["payments"][0].update(provider="card", accountToken=token)
         body = json.dumps(sale)
 
-        plain_dsn = _dsn(plain.env["RECEIPTS_DATABASE_URL"])
+        plain_dsn = driver_dsn(plain.env["RECEIPTS_DATABASE_URL"])
 
         def ingest(process: ServiceProcess, dsn: str, attributed: bool) -> Any:
             assert process.process is not None

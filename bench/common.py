@@ -60,6 +60,11 @@ async def postgres_platform(postgres: Postgres | None = None) -> AsyncIterator[P
                 cluster.close()
 
 
+def driver_dsn(url: str) -> str:
+    """A service's database URL as asyncpg itself takes it (postgresql://, no SQLAlchemy driver)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def replica(platform: Platform, name: str, label: str, extra_env: Mapping[str, str]) -> ServiceProcess:
     """One more process of a running service on its own port (same database unless
     extra_env says otherwise), started and ready; the platform stops it with the others."""
@@ -163,12 +168,17 @@ async def http_load(url: str, headers: Sequence[str], *, concurrency: int | None
 
 class EchoCeiling:
     """A bare grpc.aio echo server in its own process, measured with the same client and
-    concurrency as the figure beside it."""
+    concurrency as the figure beside it. read_dsn: a PostgreSQL database (postgresql://) for
+    each call to read one row from first, the floor of any service that reads (bench.echo_server)."""
+
+    def __init__(self, read_dsn: str = "") -> None:
+        self.read_dsn = read_dsn
 
     def __enter__(self) -> EchoCeiling:
         self.port = free_port()
+        arguments = [str(self.port), *([self.read_dsn] if self.read_dsn else [])]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.echo_server", str(self.port)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, "-m", "bench.echo_server", *arguments], stdout=subprocess.PIPE, text=True, cwd=ROOT
         )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":

@@ -19,7 +19,7 @@ from o2o_runtime.clients import channel
 from o2o_runtime.ids import new_id
 from o2o_runtime.testing.chain import Chain
 
-from bench.common import EchoCeiling, Outcome, load, memory_mib, postgres_platform, settings
+from bench.common import EchoCeiling, Outcome, driver_dsn, load, memory_mib, postgres_platform, settings
 from bench.rounds import Figure, Progress, Step, Target, against_ceiling, column, interleave
 
 NAME = "recs"
@@ -126,7 +126,7 @@ async def run(progress: Progress) -> Outcome:
             chain = Chain(platform)
             admin = await chain.admin()
             store = await chain.store()
-            dsn = recs.env["RECS_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
+            dsn = driver_dsn(recs.env["RECS_DATABASE_URL"])
             progress.note(f"writing {members * per_member:,} interactions over {items:,} items")
             member_ids = await _fill(dsn, items, members, per_member, store.store_id)
             chan = channel(recs.address)

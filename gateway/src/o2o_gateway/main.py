@@ -15,6 +15,7 @@ from o2o_runtime.telemetry import configure_tracing
 from o2o_runtime.workers import supervise, worker_index
 
 from o2o_gateway.app import Gateway
+from o2o_gateway.corking import CorkedHttpToolsProtocol
 from o2o_gateway.settings import GatewaySettings
 
 
@@ -32,7 +33,7 @@ def serve(_args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.http_port,
         loop="uvloop",
-        http="httptools",
+        http=CorkedHttpToolsProtocol,
         # Our own access log carries request ids and routes; uvicorn's would repeat it.
         access_log=False,
         log_config=None,
