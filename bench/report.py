@@ -14,7 +14,7 @@ from rich.status import Status
 from rich.table import Table
 
 from bench.common import results_dir
-from bench.rounds import BenchSettings, Figure, merge_summary, table_row
+from bench.rounds import BenchSettings, Figure, merge_summary, small_cost_rounds, table_row
 
 MET_STYLE = {"yes": "green", "no": "bold red", "-": "dim"}
 
@@ -51,6 +51,9 @@ class Display:
 
 def summary_table(figures: Sequence[Figure], failures: Mapping[str, str], bench: BenchSettings) -> Table:
     rounds = "1 round" if bench.rounds == 1 else f"{bench.rounds} rounds"
+    small = small_cost_rounds(bench.rounds, bench.quick)
+    if small != bench.rounds:
+        rounds += f"; {small} alternating rounds for small costs"
     title = f"Benchmarks ({rounds}{', QUICK: figures mean nothing for speed' if bench.quick else ''})"
     table = Table(title=title, title_justify="left")
     table.add_column("figure", no_wrap=True)
